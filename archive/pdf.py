@@ -1,0 +1,135 @@
+"""The one wrapper around qpdf (via pikepdf): assembling, text-layer grafting, encryption.
+
+The scanner's page images are kept as they are; OCR only adds an invisible text layer on top,
+as OCRmyPDF does. Archived files are AES-256 (R6) with encrypted metadata.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pikepdf
+
+
+class PdfProblem(Exception):
+    """A PDF that cannot be used. `code` is stable, the message is safe to show (no content)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def open_source(path: Path) -> pikepdf.Pdf:
+    """Open a scanned PDF, telling password-protected, incomplete and broken files apart."""
+    try:
+        return pikepdf.open(path, attempt_recovery=False)
+    except pikepdf.PasswordError:
+        raise PdfProblem("encrypted-input", "the PDF is password-protected; scan the paper again without a password") from None
+    except pikepdf.PdfError:
+        pass
+    if not _has_eof_marker(path):
+        raise PdfProblem("incomplete-file", "the PDF is incomplete (cut off while it was written or copied); scan the paper again")
+    try:
+        # Complete but with a damaged cross-reference table, as some scanner software writes: qpdf repairs it.
+        return pikepdf.open(path, attempt_recovery=True)
+    except pikepdf.PasswordError:
+        raise PdfProblem("encrypted-input", "the PDF is password-protected; scan the paper again without a password") from None
+    except pikepdf.PdfError:
+        raise PdfProblem("unreadable-pdf", "the file is not a readable PDF; scan the paper again") from None
+
+
+def _has_eof_marker(path: Path) -> bool:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 2048))
+        return b"%%EOF" in f.read()
+
+
+def page_pixel_size(page: pikepdf.Page, dpi: int) -> tuple[int, int]:
+    """Size of the page rendered at dpi, honouring /UserUnit."""
+    box = page.mediabox
+    unit = float(page.obj.get("/UserUnit", 1))
+    w = abs(float(box[2]) - float(box[0])) * unit / 72 * dpi
+    h = abs(float(box[3]) - float(box[1])) * unit / 72 * dpi
+    return int(w), int(h)
+
+
+def largest_image_pixels(page: pikepdf.Page) -> int:
+    """Pixel count of the largest image the renderer would have to decode on this page."""
+    largest = 0
+    seen: set = set()
+
+    def visit(resources, depth: int) -> None:
+        nonlocal largest
+        xobjects = resources.get("/XObject") if resources is not None else None
+        if xobjects is None or depth > 3:
+            return
+        for _, xobj in xobjects.items():
+            key = xobj.objgen
+            if key in seen and key != (0, 0):
+                continue
+            seen.add(key)
+            subtype = xobj.get("/Subtype")
+            if subtype == "/Image":
+                largest = max(largest, int(xobj.get("/Width", 0)) * int(xobj.get("/Height", 0)))
+            elif subtype == "/Form":
+                visit(xobj.get("/Resources"), depth + 1)
+
+    visit(page.obj.get("/Resources"), 0)
+    return largest
+
+
+def text_layer_graft(target: pikepdf.Pdf, page_index: int, text_pdf: Path) -> None:
+    """Put tesseract's text-only page over the original page, scaled to its box (rotation accounted for)."""
+    with pikepdf.open(text_pdf) as text:
+        page = target.pages[page_index]
+        overlay = target.copy_foreign(text.pages[0].as_form_xobject())
+        page.add_overlay(overlay, pikepdf.Rectangle(page.mediabox))
+
+
+def encrypt_to(pdf: pikepdf.Pdf, path: Path, password: str) -> None:
+    """Write an AES-256 (R6) encrypted copy to a temporary name, fsync it, then rename into place."""
+    tmp = path.with_name("." + path.name + ".tmp")
+    pdf.remove_unreferenced_resources()
+    pdf.save(
+        tmp,
+        encryption=pikepdf.Encryption(owner=password + ":owner", user=password, R=6, aes=True, metadata=True),
+        fix_metadata_version=False,
+        deterministic_id=False,
+    )
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def open_encrypted(path: Path, password: str) -> pikepdf.Pdf:
+    return pikepdf.open(path, password=password)
+
+
+def page_count(path: Path, password: str | None = None) -> int:
+    with pikepdf.open(path, password=password or "") as pdf:
+        return len(pdf.pages)
+
+
+def subset(source: pikepdf.Pdf, page_indices: list[int]) -> pikepdf.Pdf:
+    """A new PDF holding copies of the given pages (0-based), images untouched."""
+    out = pikepdf.new()
+    for i in page_indices:
+        out.pages.append(source.pages[i])
+    return out
+
+
+def clear_metadata(pdf: pikepdf.Pdf) -> None:
+    """Scanner software writes titles and file names into the Info dictionary: drop them."""
+    if "/Info" in pdf.trailer:
+        del pdf.trailer["/Info"]
+    if "/Metadata" in pdf.Root:
+        del pdf.Root["/Metadata"]

@@ -1,0 +1,146 @@
+"""Running scans from the command line: claim each file, run the process-scan flow, report.
+
+Claiming happens here, before Prefect: the flow only ever sees the opaque scan id.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import select
+
+from archive import audit
+from archive.catalog import Document, QuarantineItem, Scan, utcnow
+from archive.crypto import sha256_file
+from scanners import intake
+
+
+def _run_flow(scan_id: str, **assign) -> None:
+    from .deployments import process_scan
+
+    process_scan(scan_id=scan_id, **assign)
+
+
+def claim_and_process(ctx, source: Path, actor: str, role: str | None, *, move: bool) -> dict:
+    vault, work = ctx.vault, ctx.settings.work_dir
+    sha = sha256_file(source)
+    with vault.sessions() as session:
+        earlier = vault.previous_scan(session, sha)
+        if earlier is not None:
+            audit.record(session, actor=actor, role=role, action="scan.duplicate", outcome="duplicate",
+                         detail=f"same as scan {earlier.id}")
+            session.commit()
+            result = outcome(ctx, earlier.id, str(source))
+            return {**result, "status": "duplicate",
+                    "reason": f"the same file was {earlier.status} on {earlier.received_at:%Y-%m-%d %H:%M} "
+                              f"(scan {earlier.id[:8]}); it was not filed again"}
+        scan = vault.register_scan(session, sha, actor, source.name)
+        audit.record(session, actor=actor, role=role, action="scan.receive", detail=f"scan {scan.id}")
+        session.commit()
+        scan_id = scan.id
+    intake.place_copy(source, work, scan_id)
+    _run_flow(scan_id)
+    if move:
+        # The archived copy was verified and the catalog committed inside the flow.
+        source.unlink(missing_ok=True)
+    return outcome(ctx, scan_id, str(source))
+
+
+def outcome(ctx, scan_id: str, source: str) -> dict:
+    with ctx.vault.sessions() as session:
+        scan = session.get(Scan, scan_id)
+        docs = session.execute(select(Document).where(Document.scan_id == scan_id)
+                               .order_by(Document.scan_page)).scalars().all()
+        items = session.execute(select(QuarantineItem).where(QuarantineItem.scan_id == scan_id)
+                                .order_by(QuarantineItem.scan_page)).scalars().all()
+        reasons = []
+        for i in items:
+            if i.reason not in reasons:
+                reasons.append(i.reason)
+        return {
+            "source": source,
+            "status": scan.status,
+            "scan": scan_id,
+            "documents": [{"id": d.id, "dossier": d.dossier, "type": d.doc_type, "pages": d.pages} for d in docs],
+            "quarantine": [i.id for i in items],
+            "reason": "; ".join(reasons) or None,
+        }
+
+
+def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]:
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=not progress)
+    with ctx.vault.sessions() as session:
+        role = ctx.vault.user(session, actor).role
+    results = []
+    for n, f in enumerate(files, start=1):
+        with console.status(f"Scanning {f.name} ({n} of {len(files)})…"):
+            results.append(claim_and_process(ctx, f, actor, role, move=False))
+    return results
+
+
+SKIP_PREFIXES = (".", "~")
+SKIP_SUFFIXES = (".tmp", ".part")
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    return sorted(p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(SKIP_PREFIXES)
+                  and not p.name.endswith(SKIP_SUFFIXES))
+
+
+def process_inbox(ctx, actor: str, progress: bool) -> list[dict]:
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=not progress)
+    with ctx.vault.sessions() as session:
+        role = ctx.vault.user(session, actor).role
+    results = []
+    files = inbox_files(ctx.settings.inbox_dir)
+    for n, f in enumerate(files, start=1):
+        with console.status(f"Scanning {f.name} ({n} of {len(files)})…"):
+            results.append(claim_and_process(ctx, f, actor, role, move=True))
+    return results
+
+
+def assign_item(ctx, item_id: str, dossier: str, doc_type: str) -> dict:
+    from archive.catalog import QuarantineItem
+
+    from .cli import CliError, load_dossier
+
+    unfileable = {"empty-file", "unsupported-format", "unreadable-pdf", "incomplete-file", "encrypted-input",
+                  "unreadable-image", "unrenderable-page", "page-too-large", "image-too-large", "no-pages"}
+    vault = ctx.vault
+    with vault.sessions() as session:
+        actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
+        d = load_dossier(session, dossier)
+        if d.status == "destroyed":
+            raise CliError(f"dossier {dossier} was destroyed; nothing can be filed into it", 4)
+        item = session.get(QuarantineItem, item_id)
+        if item is None or item.status != "open":
+            raise CliError(f"quarantine item {item_id} is not waiting; see `dossier quarantine list`", 4)
+        if item.reason_code in unfileable:
+            raise CliError(f"item {item_id} cannot be filed: {item.reason}. Scan the paper again, then "
+                           f"`dossier quarantine discard {item_id}`", 2)
+        data = vault.quarantine_bytes(item)
+        scan = vault.register_scan(session, hashlib.sha256(data).hexdigest(), actor, None)
+        audit.record(session, actor=actor, role=role, action="quarantine.assign.start", dossier=dossier,
+                     detail=f"item {item_id} as scan {scan.id}")
+        session.commit()
+        scan_id = scan.id
+    d_ = intake.job_dir(ctx.settings.work_dir, scan_id)
+    d_.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (d_ / "source").write_bytes(data)
+    _run_flow(scan_id, assign_dossier=dossier, assign_type=doc_type)
+    result = outcome(ctx, scan_id, item_id)
+    if result["status"] != "archived" or not result["documents"]:
+        raise CliError(f"item {item_id} could not be filed ({result['reason'] or 'no pages with content'}); it stays "
+                       "in the quarantine", 1)
+    with vault.sessions() as session:
+        item = session.get(QuarantineItem, item_id)
+        item.status, item.resolved_at, item.resolved_by = "assigned", utcnow(), actor
+        audit.record(session, actor=actor, role=role, action="quarantine.assign", dossier=dossier,
+                     document=result["documents"][0]["id"], detail=f"item {item_id}")
+        session.commit()
+        vault.quarantine_store().delete(item.blob_name)
+    return {"id": item_id, "status": "assigned", "documents": result["documents"]}

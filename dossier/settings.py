@@ -1,0 +1,84 @@
+"""Configuration: environment variables (DOSSIER_*) over an optional file, over defaults.
+
+Everything lives under DOSSIER_HOME unless a setting points elsewhere. The file
+`$DOSSIER_HOME/dossier.toml` may hold the same keys in lower case (e.g. `dpi = 300`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("DOSSIER_HOME") or Path.home() / ".dossier").expanduser()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    # The master key lives outside the archive folder; point it to removable or managed storage if wanted.
+    key_file: Path | None = None
+    inbox: Path | None = None
+    database_url: str | None = None
+    languages: str = "nld+eng"
+    dpi: int = 300
+    ocr_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    # A page beyond this is refused (decompression bombs, posters): A4 at 600 dpi is ~35 Mpx.
+    max_page_megapixels: float = 60.0
+    # Pages with fewer recognised words, or a lower mean confidence, are flagged (likely handwriting).
+    low_text_words: int = 5
+    low_confidence: float = 60.0
+    tesseract_timeout: int = 300
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        toml = default_home() / "dossier.toml"
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    @field_validator("dpi")
+    @classmethod
+    def _dpi_range(cls, v: int) -> int:
+        if not 100 <= v <= 600:
+            raise ValueError("dpi must be between 100 and 600")
+        return v
+
+    @field_validator("ocr_jobs")
+    @classmethod
+    def _jobs_positive(cls, v: int) -> int:
+        return max(1, v)
+
+    # Derived locations: one place decides the layout of the data home.
+    @property
+    def master_key_path(self) -> Path:
+        return self.key_file or self.home / "keys" / "master.key"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.inbox or self.home / "inbox"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'catalog.db'}"

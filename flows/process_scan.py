@@ -1,0 +1,266 @@
+"""process_scan: one claimed scan from source file to filed documents and quarantine items.
+
+Reads like DESIGN.md §3: prepare the source, read the pages (barcodes, blank check, OCR started
+as soon as a page is known to belong to a document), split, archive each document, quarantine
+the rest, finish. Parameters are ids; the flow returns counts only; nothing is persisted.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from archive import audit, pdf
+from archive.catalog import Document, QuarantineItem, Scan, User, utcnow
+from archive.vault import PageRecord
+from classify.coversheet import looks_like_ours
+from classify.pages import PageRole, SheetFacts, classify_cover, cover_payload, is_blank
+from classify.split import Segment, SplitResult, split
+from scanners import intake
+from scanners.barcodes import read_barcodes
+from scanners.ocr import OcrResult, ocr_page
+from scanners.pages import SourceProblem, iter_pages, normalise_to_pdf, sniff
+
+from . import runtime
+from .safety import StepFailed, content_safe
+
+STEP = dict(cache_policy=NO_CACHE, persist_result=False, retries=0)
+
+
+@dataclass
+class Job:
+    scan_id: str
+    dir: Path
+    actor: str
+    role: str | None
+    assign_dossier: str | None = None
+    assign_type: str | None = None
+    pages: int = 0
+    problem: SourceProblem | None = None
+    ocr: dict[int, Future] = field(default_factory=dict)
+
+    @property
+    def source(self) -> Path:
+        return self.dir / "source"
+
+    @property
+    def pdf(self) -> Path:
+        return self.dir / "pages.pdf"
+
+    @property
+    def forced(self) -> bool:
+        return self.assign_dossier is not None
+
+
+@task(name="prepare-source", **STEP)
+@content_safe("prepare-source")
+def prepare_source(job: Job) -> None:
+    rt = runtime.current()
+    try:
+        job.pages = normalise_to_pdf(job.source, job.pdf, rt.limits)
+    except SourceProblem as problem:
+        job.problem = problem
+    get_run_logger().info("scan %s: %d pages, problem=%s", job.scan_id, job.pages, job.problem and job.problem.code)
+
+
+@task(name="read-pages", **STEP)
+@content_safe("read-pages")
+def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
+    """Render each page once, read its barcodes, and start OCR for pages that belong to a document."""
+    rt = runtime.current()
+    key = rt.vault.cover_key()
+    roles: list[PageRole] = []
+    in_document = job.forced
+    for n, image in iter_pages(job.pdf, job.pages, rt.limits):
+        value = cover_payload(read_barcodes(image))
+        if value is not None and job.forced:
+            role = PageRole(n, "blank")  # a sheet assigned by hand: its cover pages are dropped
+        elif value is not None:
+            role = classify_cover(n, value, key, _sheet_facts)
+            in_document = role.kind == "cover"
+        elif is_blank(image):
+            role = PageRole(n, "blank")
+        else:
+            role = PageRole(n, "content")
+            if in_document:
+                image_path = job.dir / f"p{n:05d}.pgm"
+                image.save(image_path)
+                job.ocr[n] = pool.submit(_ocr, image_path, rt)
+        image.close()
+        roles.append(role)
+    get_run_logger().info("scan %s: %d pages read, %d sent to OCR", job.scan_id, len(roles), len(job.ocr))
+    return roles
+
+
+def _ocr(image_path: Path, rt: runtime.Runtime) -> OcrResult:
+    try:
+        return ocr_page(image_path, image_path.with_suffix(""), languages=rt.languages, dpi=rt.limits.dpi,
+                        timeout=rt.tesseract_timeout)
+    finally:
+        image_path.unlink(missing_ok=True)
+
+
+def _sheet_facts(payload) -> SheetFacts:
+    from archive.catalog import CoverSheet, Dossier
+
+    vault = runtime.current().vault
+    with vault.sessions() as s:
+        d = s.get(Dossier, payload.dossier)
+        sheet = s.get(CoverSheet, payload.serial)
+        return SheetFacts(d.status if d else None, sheet.dossier if sheet else None, sheet.doc_type if sheet else None)
+
+
+def forced_split(job: Job, roles: list[PageRole]) -> SplitResult:
+    pages = [r.number for r in roles if r.kind == "content"]
+    docs = [Segment(pages=pages)] if pages else []
+    return SplitResult(docs, [], [], sum(r.kind == "blank" for r in roles))
+
+
+@task(name="archive-document", **STEP)
+@content_safe("archive-document")
+def archive_document(job: Job, segment: Segment) -> str | None:
+    """OCR text layer, encrypt, store, verify, record: one transaction per document."""
+    rt = runtime.current()
+    vault = rt.vault
+    dossier = segment.cover.dossier if segment.cover else job.assign_dossier
+    doc_type = segment.cover.doc_type if segment.cover else job.assign_type
+    first = segment.pages[0]
+    with vault.sessions() as s:
+        if s.execute(select(Document.id).where(Document.scan_id == job.scan_id, Document.scan_page == first)).first():
+            return None  # filed by an earlier, interrupted run of this scan
+    records: list[PageRecord] = []
+    with pdf.open_source(job.pdf) as src, pdf.subset(src, [p - 1 for p in segment.pages]) as document:
+        for i, n in enumerate(segment.pages):
+            result = job.ocr[n].result()
+            pdf.text_layer_graft(document, i, result.text_pdf)
+            low = result.words < rt.low_text_words or result.confidence < rt.low_confidence
+            records.append(PageRecord(result.text, result.confidence, result.words, low))
+        with vault.sessions() as s:
+            doc = vault.write_document(s, dossier=dossier, doc_type=doc_type, document_pdf=document, pages=records,
+                                       scan_id=job.scan_id, cover_serial=segment.cover.serial if segment.cover else None,
+                                       scan_page=first)
+            audit.record(s, actor=job.actor, role=job.role, action="document.archive", dossier=dossier,
+                         document=doc.id, detail=f"{len(records)} pages from scan {job.scan_id}")
+            try:
+                s.commit()
+            except Exception:
+                vault.discard_file(doc)
+                raise
+    get_run_logger().info("scan %s: document %s filed, %d pages, %d low-text", job.scan_id, doc.id, len(records),
+                          sum(r.low_text for r in records))
+    return doc.id
+
+
+@task(name="quarantine-pages", **STEP)
+@content_safe("quarantine-pages")
+def quarantine_pages(job: Job, segment: Segment) -> str | None:
+    vault = runtime.current().vault
+    first = segment.pages[0]
+    with vault.sessions() as s:
+        if s.execute(select(QuarantineItem.id).where(QuarantineItem.scan_id == job.scan_id,
+                                                     QuarantineItem.scan_page == first)).first():
+            return None
+    import io
+
+    with pdf.open_source(job.pdf) as src, pdf.subset(src, [p - 1 for p in segment.pages]) as part:
+        buf = io.BytesIO()
+        part.save(buf)
+    return _quarantine(job, buf.getvalue(), "pdf", segment.reason_code, segment.reason, len(segment.pages), first)
+
+
+@task(name="quarantine-file", **STEP)
+@content_safe("quarantine-file")
+def quarantine_file(job: Job, code: str, reason: str) -> str | None:
+    vault = runtime.current().vault
+    with vault.sessions() as s:
+        if s.execute(select(QuarantineItem.id).where(QuarantineItem.scan_id == job.scan_id,
+                                                     QuarantineItem.scan_page.is_(None))).first():
+            return None
+    try:
+        kind = sniff(job.source)
+    except SourceProblem:
+        kind = "file"
+    return _quarantine(job, job.source.read_bytes(), kind, code, reason, job.pages or None, None)
+
+
+def _quarantine(job: Job, data: bytes, kind: str, code: str, reason: str, pages: int | None, first: int | None) -> str:
+    vault = runtime.current().vault
+    with vault.sessions() as s:
+        scan = s.get(Scan, job.scan_id)
+        label = vault.open_label(scan.source_sealed) if scan else None
+        if first is not None and label:
+            label = f"{label}, pages from {first}"
+        item = vault.quarantine(s, data=data, kind=kind, reason_code=code, reason=reason, scan_id=job.scan_id,
+                                source_label=label, pages=pages, scan_page=first)
+        audit.record(s, actor=job.actor, role=job.role, action="scan.quarantine", detail=f"item {item.id}: {code}")
+        s.commit()
+    get_run_logger().info("scan %s: quarantined as %s (%s)", job.scan_id, item.id, code)
+    return item.id
+
+
+@task(name="finish-scan", **STEP)
+@content_safe("finish-scan")
+def finish_scan(job: Job) -> dict:
+    vault = runtime.current().vault
+    with vault.sessions() as s:
+        scan = s.get(Scan, job.scan_id)
+        docs = s.execute(select(Document.id).where(Document.scan_id == job.scan_id)).all()
+        items = s.execute(select(QuarantineItem.id).where(QuarantineItem.scan_id == job.scan_id)).all()
+        scan.status = "quarantined" if items else "archived"
+        scan.pages = job.pages
+        scan.finished_at = utcnow()
+        audit.record(s, actor=job.actor, role=job.role, action="scan.finish", outcome=scan.status,
+                     detail=f"scan {job.scan_id}: {len(docs)} documents, {len(items)} quarantined")
+        s.commit()
+        return {"scan": job.scan_id, "status": scan.status, "documents": len(docs), "quarantined": len(items),
+                "pages": job.pages}
+
+
+def open_job(scan_id: str, assign_dossier: str | None, assign_type: str | None) -> Job:
+    rt = runtime.current()
+    with rt.vault.sessions() as s:
+        scan = s.get(Scan, scan_id)
+        if scan is None:
+            raise ValueError(f"unknown scan {scan_id}")
+        user = s.get(User, scan.received_by)
+        return Job(scan_id, intake.job_dir(rt.work_dir, scan_id), scan.received_by, user.role if user else None,
+                   assign_dossier, assign_type)
+
+
+@flow(name="process-scan", persist_result=False, validate_parameters=False, log_prints=False)
+def process_scan(scan_id: str, assign_dossier: str | None = None, assign_type: str | None = None) -> dict:
+    rt = runtime.current()
+    job = open_job(scan_id, assign_dossier, assign_type)
+    prepare_source(job)
+    if job.problem is not None:
+        quarantine_file(job, job.problem.code, str(job.problem))
+    else:
+        with ThreadPoolExecutor(max_workers=rt.ocr_jobs, thread_name_prefix="ocr") as pool:
+            try:
+                roles = read_pages(job, pool)
+                result = forced_split(job, roles) if job.forced else split(roles)
+                for segment in result.documents:
+                    try:
+                        archive_document(job, segment)
+                    except StepFailed as failure:
+                        # Never lose pages to a failed step: they wait in the quarantine instead.
+                        segment.reason_code = "processing-failed"
+                        segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
+                                          f"({failure.code}); assign them again from the quarantine")
+                        quarantine_pages(job, segment)
+                for segment in result.quarantine:
+                    quarantine_pages(job, segment)
+                if not result.documents and not result.quarantine:
+                    quarantine_file(job, "no-content", "the scan holds no pages to file (only blank pages or cover "
+                                                       "sheets); check the scanner settings and scan again")
+            finally:
+                for f in job.ocr.values():
+                    f.cancel()
+                intake.scrub(rt.work_dir, scan_id)  # page images must not outlive the run, even a failed one
+    summary = finish_scan(job)
+    intake.release(rt.work_dir, scan_id)
+    return summary

@@ -1,0 +1,45 @@
+"""What a flow run needs besides its ids: the vault, folders and OCR options.
+
+The application shell installs a factory (dossier/wiring.py); flows never read settings themselves,
+and their parameters stay ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from archive.vault import Vault
+from scanners.pages import Limits
+
+
+@dataclass
+class Runtime:
+    vault: Vault
+    work_dir: Path
+    limits: Limits
+    languages: str = "nld+eng"
+    ocr_jobs: int = 2
+    low_text_words: int = 5
+    low_confidence: float = 60.0
+    tesseract_timeout: int = 300
+
+
+_factory: Callable[[], Runtime] | None = None
+_current: Runtime | None = None
+
+
+def install(factory: Callable[[], Runtime]) -> None:
+    global _factory, _current
+    _factory, _current = factory, None
+
+
+def current() -> Runtime:
+    global _current
+    if _current is None:
+        if _factory is None:
+            import dossier.deployments  # noqa: F401  (a worker importing a flow directly gets the default wiring)
+        if _factory is None:
+            raise RuntimeError("no runtime installed")
+        _current = _factory()
+    return _current

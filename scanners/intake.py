@@ -1,0 +1,50 @@
+"""Claiming a scan: copy or move it into a per-job work folder under an opaque name, hashed.
+
+Scanner file names can hold client names, so nothing downstream sees the original name.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from archive.crypto import sha256_file
+
+
+def job_dir(work_root: Path, scan_id: str) -> Path:
+    return work_root / scan_id
+
+
+def hash_file(path: Path) -> str:
+    return sha256_file(path)
+
+
+def place_copy(source: Path, work_root: Path, scan_id: str) -> Path:
+    """Copy the scan into its job folder (fsynced); the original is left as it is."""
+    d = job_dir(work_root, scan_id)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = d / "source"
+    tmp = d / ".source.tmp"
+    shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+def release(work_root: Path, scan_id: str) -> None:
+    """Remove the job folder: its plaintext pages and copies must not outlive the job."""
+    shutil.rmtree(job_dir(work_root, scan_id), ignore_errors=True)
+
+
+def scrub(work_root: Path, scan_id: str) -> None:
+    """Remove everything from a job folder but the claimed source, so a failed run can be resumed."""
+    d = job_dir(work_root, scan_id)
+    if not d.is_dir():
+        return
+    for p in d.iterdir():
+        if p.name != "source":
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)

@@ -1,0 +1,135 @@
+"""Getting pages in: every input (PDF, multi-page TIFF, PNG, JPEG) becomes one PDF whose pages
+are the scanner's images untouched, then pages are rendered one at a time for reading.
+
+Inputs that cannot be used raise SourceProblem with a stable code and a message for people.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import img2pdf
+import pikepdf
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from archive import pdf as pdfwrap  # the qpdf wrapper; archive is the lower layer
+
+from .poppler import RenderFailed, render_page
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+
+class SourceProblem(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Limits:
+    dpi: int = 300
+    max_megapixels: float = 60.0
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+
+def sniff(path: Path) -> str:
+    """'pdf' or 'image' by content, not by name (scanner names are unreliable)."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    if not head:
+        raise SourceProblem("empty-file", "the file is empty (0 bytes); scan the paper again")
+    if b"%PDF-" in head:
+        return "pdf"
+    if head.startswith((b"II*\x00", b"MM\x00*", b"\x89PNG", b"\xff\xd8\xff")):
+        return "image"
+    raise SourceProblem("unsupported-format", "the file is not a PDF, TIFF, PNG or JPEG; save the scan in one of those formats")
+
+
+def normalise_to_pdf(source: Path, target: Path, limits: Limits) -> int:
+    """Write `target` as a PDF of the source's pages, checking every page. Returns the page count."""
+    kind = sniff(source)
+    if kind == "image":
+        _image_to_pdf(source, target, limits)
+    else:
+        with pdfwrap.open_source(source) as src:
+            src.save(target)
+    try:
+        with pikepdf.open(target) as doc:
+            count = len(doc.pages)
+            if count == 0:
+                raise SourceProblem("no-pages", "the PDF has no pages; scan the paper again")
+            for n, page in enumerate(doc.pages, start=1):
+                _check_page_size(page, n, limits)
+    except pdfwrap.PdfProblem as e:
+        raise SourceProblem(e.code, str(e)) from None
+    return count
+
+
+def _check_page_size(page: pikepdf.Page, n: int, limits: Limits) -> None:
+    w, h = pdfwrap.page_pixel_size(page, limits.dpi)
+    if w * h > limits.max_pixels:
+        raise SourceProblem("page-too-large",
+                            f"page {n} is too large to process ({w * h / 1e6:.0f} megapixels at {limits.dpi} dpi, "
+                            f"limit {limits.max_megapixels:.0f}); scan it at A4 or letter size")
+    biggest = pdfwrap.largest_image_pixels(page)
+    if biggest > limits.max_pixels:
+        raise SourceProblem("image-too-large",
+                            f"page {n} holds an image too large to process ({biggest / 1e6:.0f} megapixels, "
+                            f"limit {limits.max_megapixels:.0f}); scan it again at 300 dpi")
+
+
+def _image_to_pdf(source: Path, target: Path, limits: Limits) -> None:
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    try:
+        with Image.open(source) as im:
+            for n, frame in enumerate(ImageSequence.Iterator(im), start=1):
+                if frame.width * frame.height > limits.max_pixels:
+                    raise SourceProblem("image-too-large", f"page {n} is too large to process; scan it again at 300 dpi")
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+        raise SourceProblem("unreadable-image", "the image file is damaged or incomplete; scan the paper again") from None
+    try:
+        if has_alpha:
+            raise ValueError("alpha")
+        # img2pdf embeds JPEG and CCITT data as they are, and PNG/TIFF pixels losslessly.
+        data = img2pdf.convert(str(source), rotation=img2pdf.Rotation.ifvalid)
+    except Exception:
+        data = _flatten_to_pdf(source)
+    target.write_bytes(data)
+
+
+def _flatten_to_pdf(source: Path) -> bytes:
+    """Images img2pdf refuses (alpha channels): flatten each frame onto white, losslessly."""
+    import io
+
+    out = io.BytesIO()
+    frames = []
+    try:
+        with Image.open(source) as im:
+            dpi = im.info.get("dpi", (300, 300))
+            for frame in ImageSequence.Iterator(im):
+                rgba = frame.convert("RGBA")
+                white = Image.new("RGB", rgba.size, "white")
+                white.paste(rgba, mask=rgba.getchannel("A"))
+                frames.append(white)
+            frames[0].save(out, "PDF", save_all=True, append_images=frames[1:], resolution=float(dpi[0]))
+    except (OSError, SyntaxError, ValueError):
+        raise SourceProblem("unreadable-image", "the image file is damaged or incomplete; scan the paper again") from None
+    return out.getvalue()
+
+
+def render(pdf_path: Path, page_number: int, limits: Limits) -> Image.Image:
+    try:
+        return render_page(pdf_path, page_number, limits.dpi)
+    except RenderFailed:
+        raise SourceProblem("unrenderable-page", f"page {page_number} could not be read; scan the paper again") from None
+
+
+def iter_pages(pdf_path: Path, count: int, limits: Limits) -> Iterator[tuple[int, Image.Image]]:
+    """(1-based number, greyscale image) one page at a time: memory does not grow with page count."""
+    for n in range(1, count + 1):
+        yield n, render(pdf_path, n, limits)

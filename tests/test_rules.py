@@ -1,0 +1,133 @@
+"""Pure rules, tested without Prefect: payloads, page roles, splitting, search tokens, audit chain."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from PIL import Image, ImageDraw
+
+from archive import audit, crypto, search
+from archive.catalog import make_engine, migrate, session_factory
+from classify.coversheet import PayloadError, make_payload, parse_payload, verify_payload
+from classify.pages import PageRole, SheetFacts, classify_cover, is_blank
+from classify.split import split
+
+KEY = b"k" * 32
+
+
+def test_payload_round_trip_and_signature():
+    p = make_payload(KEY, "D-2026-0001", "aantekeningen", 7)
+    assert p.text().startswith("DSA1|D-2026-0001|aantekeningen|7|")
+    parsed = parse_payload(p.text())
+    assert parsed == p and verify_payload(KEY, parsed)
+    assert not verify_payload(b"x" * 32, parsed)
+    forged = p.text().replace("D-2026-0001", "D-2026-0002")
+    assert not verify_payload(KEY, parse_payload(forged))
+
+
+@pytest.mark.parametrize("value,code", [
+    ("DSA1|D-2026-0001|aantekeningen|7", "cover-malformed"),
+    ("DSA2|D-2026-0001|aantekeningen|7|" + "0" * 20, "cover-version"),
+    ("DSA1|D-26-1|aantekeningen|7|" + "0" * 20, "cover-malformed"),
+    ("DSA1|D-2026-0001|recept|7|" + "0" * 20, "cover-malformed"),
+])
+def test_malformed_payloads(value, code):
+    with pytest.raises(PayloadError) as e:
+        parse_payload(value)
+    assert e.value.code == code
+
+
+def _facts(status="open", dossier="D-2026-0001", doc_type="aantekeningen"):
+    return lambda payload: SheetFacts(status, dossier, doc_type)
+
+
+@pytest.mark.parametrize("facts,code", [
+    (_facts(status=None), "unknown-dossier"),
+    (_facts(status="destroyed"), "destroyed-dossier"),
+    (_facts(dossier="D-2026-0009"), "cover-not-issued"),
+    (_facts(doc_type="cv"), "cover-not-issued"),
+])
+def test_cover_checks_against_the_catalog(facts, code):
+    value = make_payload(KEY, "D-2026-0001", "aantekeningen", 3).text()
+    role = classify_cover(1, value, KEY, facts)
+    assert role.kind == "bad-cover" and role.problem_code == code
+
+
+def test_trusted_cover():
+    value = make_payload(KEY, "D-2026-0001", "aantekeningen", 3).text()
+    assert classify_cover(2, value, KEY, _facts()).kind == "cover"
+    assert classify_cover(2, value, b"o" * 32, _facts()).problem_code == "cover-signature"
+
+
+def _cover(n, dossier="D-2026-0001"):
+    return PageRole(n, "cover", make_payload(KEY, dossier, "cv", n))
+
+
+def test_split_rules():
+    roles = [PageRole(1, "content"), _cover(2), PageRole(3, "content"), PageRole(4, "blank"), PageRole(5, "content"),
+             _cover(6, "D-2026-0002"), _cover(7, "D-2026-0003"), PageRole(8, "content"),
+             PageRole(9, "bad-cover", problem_code="cover-signature", problem="bad"), PageRole(10, "content")]
+    r = split(roles)
+    assert [(d.cover.dossier, d.pages) for d in r.documents] == [("D-2026-0001", [3, 5]), ("D-2026-0003", [8])]
+    assert [(q.reason_code, q.pages) for q in r.quarantine] == [("no-cover", [1]), ("cover-signature", [9, 10])]
+    assert r.empty_covers == [6] and r.blanks == 1
+
+
+def test_split_of_only_blanks_gives_nothing():
+    r = split([PageRole(1, "blank"), PageRole(2, "blank")])
+    assert not r.documents and not r.quarantine
+
+
+def test_blank_detection_ignores_specks_but_not_text():
+    page = Image.new("L", (2480, 3508), 250)
+    d = ImageDraw.Draw(page)
+    for i in range(40):  # dust
+        d.point((100 + i * 53, 200 + i * 71), fill=0)
+    assert is_blank(page)
+    d.text((300, 300), "Gesprek met de cliënt over werk en gezondheid " * 3, fill=0, font_size=40)
+    assert not is_blank(page)
+
+
+def test_search_tokens_are_keyed_and_accent_folded():
+    key = b"t" * 32
+    assert search.words("Cliënt, werk-hervatting!") == ["client", "werk", "hervatting"]
+    assert search.token(key, "client") != search.token(b"u" * 32, "client")
+    assert search.token(key, "client") in search.page_tokens(key, "De cliënt belde.")
+    assert "cliënt" in search.snippet("Gisteren belde de cliënt over zijn werk.", ["client"])
+
+
+def test_sealed_values_need_the_key():
+    sealed = crypto.seal(KEY, b"Jansen", b"D-2026-0001")
+    assert crypto.open_sealed(KEY, sealed, b"D-2026-0001") == b"Jansen"
+    with pytest.raises(crypto.DecryptionFailed):
+        crypto.open_sealed(KEY, sealed, b"D-2026-0002")
+
+
+def test_audit_chain_detects_edits(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    migrate(url)
+    sessions = session_factory(make_engine(url))
+    with sessions() as s:
+        for i in range(5):
+            audit.record(s, actor="petra", role="privacy", action="test", detail=str(i))
+        s.commit()
+        assert audit.verify(s).ok
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql("DROP TRIGGER audit_no_update")
+        c.exec_driver_sql("UPDATE audit_events SET actor='mallory' WHERE seq=3")
+    with sessions() as s:
+        report = audit.verify(s)
+    assert not report.ok and report.first_bad == 3
+
+
+def test_audit_log_refuses_updates(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        audit.record(s, actor="petra", role="privacy", action="test")
+        s.commit()
+    with pytest.raises(Exception, match="append-only"):
+        with engine.begin() as c:
+            c.exec_driver_sql("DELETE FROM audit_events")
