@@ -131,15 +131,15 @@ class Vault:
 
     # ---- scans ------------------------------------------------------------------------------
     def previous_scan(self, session: Session, sha256: str) -> Scan | None:
-        """An earlier scan of the same bytes that was filed (wholly or in part) or still waits in quarantine."""
+        """An earlier scan of the same bytes that was filed, or whose quarantined parts were not all discarded."""
         for s in session.execute(select(Scan).where(Scan.sha256 == sha256, Scan.status.in_(("archived", "quarantined")))
                                  .order_by(Scan.received_at)).scalars():
             if s.status == "archived":
                 return s
-            open_items = session.execute(select(QuarantineItem.id).where(
-                QuarantineItem.scan_id == s.id, QuarantineItem.status == "open")).first()
+            kept = session.execute(select(QuarantineItem.id).where(
+                QuarantineItem.scan_id == s.id, QuarantineItem.status != "discarded")).first()
             filed = session.execute(select(Document.id).where(Document.scan_id == s.id)).first()
-            if open_items or filed:
+            if kept or filed:
                 return s
         return None
 

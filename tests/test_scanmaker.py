@@ -199,7 +199,7 @@ def test_words_and_recall():
 # ------------------------------------------------------------------ real OCR
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
-def test_tesseract_reads_generated_pages(lines, page, tmp_path):
+def test_tesseract_reads_generated_pages(lines, page, tmp_path, capsys):
     variants = {
         "clean": page,
         "office": sm.office_quality(page, seed=7),
@@ -221,7 +221,8 @@ def test_tesseract_reads_generated_pages(lines, page, tmp_path):
 
     recall = {name: sm.word_recall(lines, txt) for name, (txt, _) in results.items()}
     report = "  ".join(f"{n}={recall[n]:.3f} ({results[n][1]:.1f}s)" for n in variants)
-    print(f"\nscanmaker OCR word recall: {report}")
+    with capsys.disabled():  # shown even without -s
+        print(f"\nscanmaker OCR word recall: {report}")
 
     assert "DOS-2024-0042" in results["clean"][0]
     assert recall["clean"] >= 0.95, report
