@@ -175,19 +175,25 @@ class _Page:
             elif variant == "reduced-binarised":
                 img = _binarise(self.get("reduced"))
             elif variant == "full-binarised":
-                img = _binarise(self.get("full"))
+                if self.get("reduced") is self.get("full"):
+                    img = self.get("reduced-binarised")  # same pixels, keep identity for dedup
+                else:
+                    img = _binarise(self.get("full"))
             else:  # pragma: no cover - programming error
                 raise KeyError(variant)
             self._cache[variant] = img
         return self._cache[variant]
 
 
-# (pass name, image variant, decoder). Order = cheapest/most likely first; see module docstring.
-_LADDER: list[tuple[str, str, Callable[[Image.Image], list[str]]]] = [
-    ("reduced", "reduced", _decode_zbar),
-    ("reduced-binarised", "reduced-binarised", _decode_zbar),
-    ("full-binarised", "full-binarised", _decode_zbar),
-    ("zxing", "full", _decode_zxing),
+_Decoder = Callable[[Image.Image], list[str]]
+
+# Stages of (pass name, image variant, decoder). Stages run cheapest/most likely first and the
+# first stage that finds anything ends the scan; the passes *within* a stage all run and their
+# values are merged. Why these passes and this order: see the module docstring.
+_LADDER: list[list[tuple[str, str, _Decoder]]] = [
+    [("reduced", "reduced", _decode_zbar)],
+    [("reduced-binarised", "reduced-binarised", _decode_zbar)],
+    [("zxing", "full", _decode_zxing), ("full-binarised", "full-binarised", _decode_zbar)],
 ]
 
 
@@ -200,26 +206,38 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 
 def _scan(image: Image.Image) -> tuple[list[str], str | None, list[tuple[str, float]]]:
-    """Run the ladder; return (values, name of the pass that found them or None, timings)."""
+    """Run the ladder.
+
+    Returns (values, name of the stage's pass(es) that found them or None, [(pass, seconds)]).
+    The timing of a pass includes preparing its image variant; "prepare" is the greyscale
+    conversion.
+    """
     if image.width == 0 or image.height == 0:
         return [], None, []
     t0 = time.perf_counter()
     page = _Page(image)
     timings: list[tuple[str, float]] = [("prepare", time.perf_counter() - t0)]
     done: set[tuple[int, int]] = set()
-    for name, variant, decoder in _LADDER:
-        t = time.perf_counter()
-        img = page.get(variant)
-        # At <= ~200 dpi the reduced image *is* the full image: don't decode the same pixels
-        # twice with the same decoder.
-        key = (id(img), id(decoder))
-        if key in done:
-            continue
-        done.add(key)
-        values = _unique(decoder(img))
-        timings.append((name, time.perf_counter() - t))
+    for stage in _LADDER:
+        found: list[str] = []
+        found_by: list[str] = []
+        for name, variant, decoder in stage:
+            t = time.perf_counter()
+            img = page.get(variant)
+            # At <= ~200 dpi the reduced image *is* the full image: never decode the same pixels
+            # twice with the same decoder.
+            key = (id(img), id(decoder))
+            if key in done:
+                continue
+            done.add(key)
+            values = decoder(img)
+            timings.append((name, time.perf_counter() - t))
+            if values:
+                found.extend(values)
+                found_by.append(name)
+        values = _unique(found)
         if values:
-            return values, name, timings
+            return values, "+".join(found_by), timings
     return [], None, timings
 
 

@@ -52,12 +52,12 @@ def sniff(path: Path) -> str:
 def normalise_to_pdf(source: Path, target: Path, limits: Limits) -> int:
     """Write `target` as a PDF of the source's pages, checking every page. Returns the page count."""
     kind = sniff(source)
-    if kind == "image":
-        _image_to_pdf(source, target, limits)
-    else:
-        with pdfwrap.open_source(source) as src:
-            src.save(target)
     try:
+        if kind == "image":
+            _image_to_pdf(source, target, limits)
+        else:
+            with pdfwrap.open_source(source) as src:
+                src.save(target)
         with pikepdf.open(target) as doc:
             count = len(doc.pages)
             if count == 0:
