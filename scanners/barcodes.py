@@ -3,54 +3,62 @@
 Everything else in the project calls :func:`read_barcodes` and never imports a decoder directly,
 so decoder quirks (symbology selection, text decoding, image modes) are handled in one place.
 
-Design, with the measurements that chose it (2-vCPU box, A4 page rasterised at 300 dpi, i.e.
-2480x3508 px greyscale; paperless-ngx barcode corpus + synthetic stress pages):
+Design, with the measurements that chose it (2-vCPU box shared with other jobs; A4 rasterised at
+300 dpi = 2480x3508 px greyscale; the paperless-ngx barcode corpus (89 pages) plus ~80 synthetic
+stress pages; timings are the minimum of 7 runs on dense text pages):
 
-* Only QR, Code 39 and Code 128 are enabled in both decoders. Fewer symbologies means fewer
-  false reads on text and fewer decode attempts per scanline.
-* Both decoders are orientation-independent on their own: zbar scans rows *and* columns and
-  reads 1-D codes in both directions, QR finder patterns are rotation invariant, and zxing-cpp
-  runs with ``try_rotate``. Measured: 90/180/3/10/45 degree rotations decode on the first pass,
-  so we never rotate the page ourselves.
-* A ladder of passes; the first pass that returns anything wins (its values are returned):
+* Only QR, Code 39 and Code 128 are enabled in both decoders: fewer symbologies means fewer
+  false reads on text and less work per scanline.
+* Both decoders are orientation-independent on their own: zbar scans rows *and* columns and reads
+  1-D codes in both directions, QR finder patterns are rotation invariant, and zxing-cpp runs with
+  ``try_rotate``. Measured: 90/180/3/10/45 degree rotations decode on the first pass, so we never
+  rotate the page ourselves.
+* A ladder of stages, cheapest and most likely first. The first stage that finds anything ends
+  the scan and its values are returned; within a stage every pass runs and values are merged.
 
-  1. ``reduced``            pyzbar, greyscale box-reduced to ~150 dpi (long side <= 1800 px).
-                            ~0.04 s. Our own cover sheets carry a 6-8 cm QR with error correction
-                            H (a module is ~1.7 mm = ~10 px at 150 dpi), so they end here. The box
-                            filter also averages JPEG artefacts and light speckle away: it read
-                            pages that full resolution missed (7 cm QR with 5 % salt-and-pepper,
-                            JPEG q=10; 6 of the 7 QR codes on many-qr-codes.pdf p1 vs 2 at
-                            full resolution). Every barcode page of the peer corpus but one ends
-                            here.
-  2. ``reduced-binarised``  pyzbar, the reduced image thresholded at 128. ~0.04 s. Rescues
-                            noisy pages (salt-and-pepper, rotated+JPEG+noise) where zbar's own
-                            scanline thresholding is fooled by isolated specks.
-  3. ``full-binarised``     pyzbar, full resolution (capped at ~400 dpi) thresholded at 128.
-                            ~0.10 s. Small codes (QR of ~1 cm, thin Code 39 bars) need the pixels.
-                            Binarising at 128 is what reads barcode-qr-asn-000123-upscale-dpi.pdf
-                            (a small printed-and-rescanned QR): plain greyscale fails at every
-                            resolution 150-400 dpi, threshold 128 works at all of them, while
-                            Otsu (threshold ~170 on a mostly white page) only works at some.
-                            In every measurement it found everything the plain full-resolution
-                            greyscale pass found (and more), so that pass is left out.
-  4. ``zxing``              zxing-cpp on the full-resolution greyscale image. ~0.03 s. Kept
-                            because it rescued pages the pyzbar passes above miss (7 cm QR with
-                            20 % and 40 % salt-and-pepper noise; 1.5 cm QR with uneven
-                            illumination + blur; 1.5 cm QR low contrast + blur + JPEG; a
-                            0.17 mm-module Code 39 at 300 dpi) and it is the cheapest pass.
-                            It is not first because pyzbar+ladder also reads pages zxing misses
-                            (Code 39 at 150 dpi, 1.5 cm QR with heavy noise).
+  1. ``reduced``            pyzbar on the greyscale page box-reduced to ~150 dpi (long side
+                            ~1800 px). 23-37 ms. Our cover sheets carry a 6-8 cm QR with error
+                            correction H (a module is ~1.7 mm = ~10 px at 150 dpi): they end here
+                            (~30 ms in all), as do 40 of the 41 barcode pages of the peer corpus.
+                            The box average also smooths JPEG artefacts and light speckle: this
+                            pass read pages full resolution missed (7 cm QR at JPEG q=10; 6 of the
+                            7 QR codes on many-qr-codes.pdf p1 against 2 at full resolution).
+  2. ``reduced-binarised``  pyzbar on the reduced image thresholded at 128. 20-31 ms. Rescues
+                            noisy scans (salt-and-pepper up to ~20 %, rotated+JPEG+noise) where
+                            zbar's own scanline thresholding is fooled by specks. It is the only
+                            pass that reads a 1.5 cm QR with 10 % noise (zxing-cpp misses it).
+  3. ``zxing`` + ``full-binarised``, merged: zxing-cpp on the full-resolution greyscale page
+                            (32-46 ms) and pyzbar on the full-resolution page thresholded at 128
+                            (87-120 ms). Full resolution is capped at ~400 dpi (long side 4800 px).
+                            Small codes need the pixels. zxing-cpp earns its place by measurement:
+                            it read 5 synthetic pages no pyzbar pass read (7 cm QR with 20-40 %
+                            salt-and-pepper; 1.5 cm QR with uneven light + blur; 1.5 cm QR with
+                            low contrast + blur + JPEG; Code 39 with 0.17 mm bars at 300 dpi,
+                            which pyzbar only read after a 1.5x upscale costing ~0.35 s). It does
+                            not come first because the pyzbar passes read pages it misses (Code
+                            39 at 150 dpi, small noisy QR). On the peer corpus it rescued no page
+                            (it reads all 7 codes of many-qr-codes.pdf p1, but they carry one
+                            value). pyzbar at full resolution binarised at 128 is the pyzbar
+                            reader of barcode-qr-asn-000123-upscale-dpi.pdf (a small printed and
+                            rescanned QR): greyscale fails at every resolution 150-400 dpi,
+                            threshold 128 works at all of them, Otsu (~170 on a mostly white
+                            page) only at some. Both decoders read that page; keeping both at
+                            full resolution means no small code depends on one decoder's quirks.
+                            Plain full-resolution greyscale pyzbar was dropped: in every
+                            measurement the binarised pass found everything it found.
 
-  A 1.5x upscale pass (what paperless used for the small QR) was measured and dropped: ~0.35 s
-  per page and it never rescued a page that the passes above did not already read.
+  Dropped after measuring: a 1.5x upscale pass (paperless's fix for the small QR): ~0.35 s per
+  page and, with zxing-cpp in the ladder, it rescued nothing. Otsu instead of a fixed threshold:
+  see above.
 
-* Cost on a plain text page (all passes run and find nothing): ~0.2 s at 300 dpi A4, inside the
-  ~0.3 s budget, so there is no "does this page look like it has a barcode" pre-filter: such a
-  heuristic could only save ~0.15 s per page and every false negative would lose a cover sheet.
-* ``stop at the first pass that finds something`` means a later pass could have found an extra,
-  smaller code on a page whose big code was already read on pass 1. For cover sheets that is
-  the intended trade-off; all codes of the same size class are read together (both tags on
-  split-by-tag-multiple-per-page.pdf p1 come out of pass 1).
+* Cost of a plain text page (every pass runs, nothing found): 0.17-0.24 s at 300 dpi A4, inside
+  the ~0.3 s budget (rasterising the page costs another ~0.1 s). So there is no "does this page
+  look like it has a barcode" pre-filter: it could save at most ~0.2 s per page, small next to
+  OCR, and each false negative would lose a cover sheet.
+* Stopping at the first stage that finds something means a much smaller second code on a page
+  whose big code was read in stage 1 can be missed. For cover sheets that is the intended trade;
+  codes of similar size are read together (both tags of split-by-tag-multiple-per-page.pdf p1
+  come out of stage 1).
 """
 
 from __future__ import annotations
@@ -98,7 +106,10 @@ _BINARISE_LUT = [0] * (_THRESHOLD + 1) + [255] * (255 - _THRESHOLD)
 
 
 def _to_grey(image: Image.Image) -> Image.Image:
-    """Return an 8-bit greyscale ('L') copy of ``image``; transparency is flattened onto white."""
+    """8-bit greyscale (mode "L") version of ``image`` (the image itself if already "L").
+
+    Transparency is flattened onto white paper; 16-bit and float images are scaled, not clipped.
+    """
     image.load()
     mode = image.mode
     if mode == "L":
@@ -109,10 +120,13 @@ def _to_grey(image: Image.Image) -> Image.Image:
         mode = "RGBA"
     if mode in ("LA", "La", "RGBA", "RGBa", "PA"):
         # An alpha channel (e.g. the TIFF patch-code-t-middle-alpha.tiff) must be composited on
-        # white paper: the colour under transparent pixels is undefined and may be black.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("L")
+        # white paper: the colour under transparent pixels is undefined and may well be black,
+        # which would put the code on a black background without a quiet zone.
+        alpha = image.getchannel("A")
+        grey = image.convert("L")
+        if alpha.getextrema()[0] == 255:  # fully opaque: nothing to composite
+            return grey
+        return Image.composite(grey, Image.new("L", image.size, 255), alpha)
     if mode.startswith("I;16"):
         # PIL's convert('L') clips 16-bit values at 255 instead of scaling them.
         arr = np.asarray(image, dtype=np.uint32) >> 8

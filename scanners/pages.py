@@ -90,19 +90,34 @@ def _image_to_pdf(source: Path, target: Path, limits: Limits) -> None:
                 if frame.width * frame.height > limits.max_pixels:
                     raise SourceProblem("image-too-large", f"page {n} is too large to process; scan it again at 300 dpi")
             has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            dpi = None if _has_resolution(im) else _a4_width_dpi(im.width)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
         raise SourceProblem("unreadable-image", "the image file is damaged or incomplete; scan the paper again") from None
     try:
         if has_alpha:
             raise ValueError("alpha")
         # img2pdf embeds JPEG and CCITT data as they are, and PNG/TIFF pixels losslessly.
-        data = img2pdf.convert(str(source), rotation=img2pdf.Rotation.ifvalid)
+        layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi)) if dpi else None
+        data = img2pdf.convert(str(source), rotation=img2pdf.Rotation.ifvalid, layout_fun=layout)
     except Exception:
-        data = _flatten_to_pdf(source)
+        data = _flatten_to_pdf(source, dpi)
     target.write_bytes(data)
 
 
-def _flatten_to_pdf(source: Path) -> bytes:
+def _has_resolution(im: Image.Image) -> bool:
+    """True when the file says how large a pixel is (TIFF resolution unit 'none' does not)."""
+    if hasattr(im, "tag_v2") and im.tag_v2.get(296) == 1:
+        return False
+    dpi = im.info.get("dpi")
+    return bool(dpi) and min(dpi) >= 50
+
+
+def _a4_width_dpi(width_px: int) -> float:
+    # Without a resolution, assume the page is as wide as A4 portrait (8.27 in), as scanners make them.
+    return min(1200.0, max(72.0, width_px / 8.27))
+
+
+def _flatten_to_pdf(source: Path, dpi: float | None) -> bytes:
     """Images img2pdf refuses (alpha channels): flatten each frame onto white, losslessly."""
     import io
 
@@ -110,13 +125,13 @@ def _flatten_to_pdf(source: Path) -> bytes:
     frames = []
     try:
         with Image.open(source) as im:
-            dpi = im.info.get("dpi", (300, 300))
+            resolution = dpi or float(im.info.get("dpi", (300, 300))[0])
             for frame in ImageSequence.Iterator(im):
                 rgba = frame.convert("RGBA")
                 white = Image.new("RGB", rgba.size, "white")
                 white.paste(rgba, mask=rgba.getchannel("A"))
                 frames.append(white)
-            frames[0].save(out, "PDF", save_all=True, append_images=frames[1:], resolution=float(dpi[0]))
+            frames[0].save(out, "PDF", save_all=True, append_images=frames[1:], resolution=resolution)
     except (OSError, SyntaxError, ValueError):
         raise SourceProblem("unreadable-image", "the image file is damaged or incomplete; scan the paper again") from None
     return out.getvalue()
