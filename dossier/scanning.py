@@ -31,6 +31,8 @@ def claim_and_process(ctx, source: Path, actor: str, role: str | None, *, move: 
                          detail=f"same as scan {earlier.id}")
             session.commit()
             result = outcome(ctx, earlier.id, str(source))
+            if move:  # the same bytes are already in the archive or the quarantine
+                source.unlink(missing_ok=True)
             return {**result, "status": "duplicate",
                     "reason": f"the same file was {earlier.status} on {earlier.received_at:%Y-%m-%d %H:%M} "
                               f"(scan {earlier.id[:8]}); it was not filed again"}
@@ -67,17 +69,33 @@ def outcome(ctx, scan_id: str, source: str) -> dict:
         }
 
 
-def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]:
+def _process_all(ctx, files: list[Path], actor: str, progress: bool, move: bool) -> list[dict]:
+    """Scan files one after another, with a page progress bar on stderr for people watching."""
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    console = Console(stderr=True, quiet=not progress)
+    from flows import runtime
+
+    from .deployments import process_scan  # noqa: F401  (installs the runtime)
+
     with ctx.vault.sessions() as session:
         role = ctx.vault.user(session, actor).role
     results = []
-    for n, f in enumerate(files, start=1):
-        with console.status(f"Scanning {f.name} ({n} of {len(files)})…"):
-            results.append(claim_and_process(ctx, f, actor, role, move=False))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
+                  console=Console(stderr=True), disable=not progress, transient=True) as bar:
+        for n, f in enumerate(files, start=1):
+            task = bar.add_task(f"{f.name} ({n} of {len(files)})", total=None)
+            runtime.current().on_page = lambda done, total: bar.update(task, completed=done, total=total)
+            try:
+                results.append(claim_and_process(ctx, f, actor, role, move=move))
+            finally:
+                runtime.current().on_page = None
+                bar.remove_task(task)
     return results
+
+
+def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]:
+    return _process_all(ctx, files, actor, progress, move=False)
 
 
 SKIP_PREFIXES = (".", "~")
@@ -90,17 +108,7 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def process_inbox(ctx, actor: str, progress: bool) -> list[dict]:
-    from rich.console import Console
-
-    console = Console(stderr=True, quiet=not progress)
-    with ctx.vault.sessions() as session:
-        role = ctx.vault.user(session, actor).role
-    results = []
-    files = inbox_files(ctx.settings.inbox_dir)
-    for n, f in enumerate(files, start=1):
-        with console.status(f"Scanning {f.name} ({n} of {len(files)})…"):
-            results.append(claim_and_process(ctx, f, actor, role, move=True))
-    return results
+    return _process_all(ctx, inbox_files(ctx.settings.inbox_dir), actor, progress, move=True)
 
 
 def assign_item(ctx, item_id: str, dossier: str, doc_type: str) -> dict:

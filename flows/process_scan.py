@@ -92,6 +92,8 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
                 job.ocr[n] = pool.submit(_ocr, image_path, rt)
         image.close()
         roles.append(role)
+        if rt.on_page:
+            rt.on_page(n, job.pages)
     get_run_logger().info("scan %s: %d pages read, %d sent to OCR", job.scan_id, len(roles), len(job.ocr))
     return roles
 
