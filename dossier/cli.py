@@ -555,6 +555,10 @@ def audit_verify(json_out: bool = JsonOpt):
         emit(json_out, data, f"Audit log intact: {report.events} events.")
 
 
+# Command groups kept in their own modules register themselves on `app` when imported.
+from . import cli_records  # noqa: E402,F401
+
+
 def main() -> None:
     os.umask(0o077)  # catalog, keys, archive and work files are for this account only
     app()
