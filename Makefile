@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/dossier init
-	$(BIN)/dossier run-inbox
+	$(BIN)/dossier watch
 
 test: setup
 	$(BIN)/python -m pytest -q

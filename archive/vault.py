@@ -154,6 +154,14 @@ class Vault:
         session.flush()
         return scan
 
+    def record_duplicate(self, session: Session, sha256: str, by: str, earlier: Scan) -> Scan:
+        """A scan row that says these bytes arrived again and were not filed a second time."""
+        dup = Scan(id=secrets.token_hex(16), sha256=sha256, received_by=by, status="duplicate",
+                   pages=earlier.pages, finished_at=utcnow())
+        session.add(dup)
+        session.flush()
+        return dup
+
     def seal_label(self, label: str | None) -> bytes | None:
         if label is None:
             return None

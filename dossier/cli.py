@@ -555,6 +555,47 @@ def audit_verify(json_out: bool = JsonOpt):
         emit(json_out, data, f"Audit log intact: {report.events} events.")
 
 
+# ---- unattended running ------------------------------------------------------------------------
+
+@app.command()
+def watch():
+    """Watch the inbox and run the schedules until stopped (Ctrl-C or SIGTERM)."""
+    from .watch import WatchError, run_watch
+
+    with command(False):
+        ctx = Context()
+        ctx.require_initialised()
+        with ctx.vault.sessions() as session:
+            actor, _ = ctx.require(session, "scan", describe="run the scan watcher")
+        try:
+            run_watch(ctx.settings, actor, log=lambda line: print(line, flush=True))
+        except WatchError as e:
+            raise CliError(str(e), 1) from None
+
+
+@app.command()
+def status(json_out: bool = JsonOpt):
+    """What the office needs to know: inbox, work in progress, quarantine, last archived, health."""
+    from .scanning import system_status
+
+    with command(json_out):
+        ctx = Context()
+        ctx.require_initialised()
+        with ctx.vault.sessions() as session:
+            ctx.actor(session)
+        st = system_status(ctx)
+        w, srv = st["watcher"], st["server"]
+        human = "\n".join([
+            f"Inbox:        {st['inbox']} waiting",
+            f"In progress:  {st['in_progress']}",
+            f"Quarantine:   {st['quarantined']} to look at" + (" (see `dossier quarantine list`)" if st["quarantined"] else ""),
+            f"Last filed:   {st['last_archived'] or 'nothing yet'}",
+            f"Watcher:      " + (f"running (pid {w['pid']}, {w['mode']})" if w["running"] else "not running: start it with `dossier watch`"),
+            f"Prefect:      " + (f"{srv['url']} ({'healthy' if srv['healthy'] else 'not answering'})" if srv["url"] else "-"),
+        ])
+        emit(json_out, st, human)
+
+
 # Command groups kept in their own modules register themselves on `app` when imported.
 from . import cli_records  # noqa: E402,F401
 

@@ -152,3 +152,42 @@ def assign_item(ctx, item_id: str, dossier: str, doc_type: str) -> dict:
         session.commit()
         vault.quarantine_store().delete(item.blob_name)
     return {"id": item_id, "status": "assigned", "documents": result["documents"]}
+
+
+def system_status(ctx) -> dict:
+    import datetime as dt
+    import json as _json
+    import os
+    import urllib.request
+
+    from sqlalchemy import func
+
+    settings = ctx.settings
+    with ctx.vault.sessions() as session:
+        in_progress = session.scalar(select(func.count()).select_from(Scan).where(Scan.status == "received"))
+        quarantined = session.scalar(select(func.count()).select_from(QuarantineItem)
+                                     .where(QuarantineItem.status == "open"))
+        last = session.scalar(select(func.max(Scan.finished_at)).where(Scan.status == "archived"))
+    beat_file = settings.run_dir / "watch.json"
+    watcher = {"running": False, "pid": None, "heartbeat": None, "mode": None}
+    server = {"url": os.environ.get("PREFECT_API_URL"), "healthy": False}
+    if beat_file.exists():
+        beat = _json.loads(beat_file.read_text())
+        age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat["heartbeat"])).total_seconds()
+        try:
+            os.kill(beat["pid"], 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        watcher = {"running": alive and age < 30 and beat.get("watcher_alive", False), "pid": beat["pid"],
+                   "heartbeat": beat["heartbeat"], "mode": beat.get("mode")}
+        server["url"] = server["url"] or beat.get("api_url")
+    if server["url"]:
+        try:
+            with urllib.request.urlopen(f"{server['url'].rstrip('/')}/health", timeout=2) as r:
+                server["healthy"] = r.status == 200
+        except OSError:
+            pass
+    return {"inbox": len(inbox_files(settings.inbox_dir)) if settings.inbox_dir.exists() else 0,
+            "in_progress": in_progress, "quarantined": quarantined,
+            "last_archived": last.isoformat() if last else None, "watcher": watcher, "server": server}

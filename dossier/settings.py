@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     low_text_words: int = 5
     low_confidence: float = 60.0
     tesseract_timeout: int = 300
+    # Unattended intake (`dossier watch`).
+    settle_seconds: float = 5.0  # size and mtime unchanged this long before a file is taken in
+    sweep_seconds: float = 60.0  # full look at the inbox, for events lost on network shares
+    watch_polling: bool | None = None  # None: decide by file system type; True: always poll
+    watch_concurrency: int = 2  # scans processed at once
+    prefect_port: int = 4200  # the embedded Prefect server, bound to 127.0.0.1
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
@@ -78,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
 
     @property
     def db_url(self) -> str:

@@ -41,6 +41,7 @@ class Job:
     assign_type: str | None = None
     pages: int = 0
     problem: SourceProblem | None = None
+    finished: str | None = None  # the scan's final status when an earlier run completed it
     ocr: dict[int, Future] = field(default_factory=dict)
 
     @property
@@ -229,14 +230,31 @@ def open_job(scan_id: str, assign_dossier: str | None, assign_type: str | None) 
         if scan is None:
             raise ValueError(f"unknown scan {scan_id}")
         user = s.get(User, scan.received_by)
-        return Job(scan_id, intake.job_dir(rt.work_dir, scan_id), scan.received_by, user.role if user else None,
-                   assign_dossier, assign_type)
+        role = user.role if user else ("system" if scan.received_by.startswith("system:") else None)
+        return Job(scan_id, intake.job_dir(rt.work_dir, scan_id), scan.received_by, role,
+                   assign_dossier, assign_type, finished=scan.status if scan.status != "received" else None)
 
 
 @flow(name="process-scan", persist_result=False, validate_parameters=False, log_prints=False)
 def process_scan(scan_id: str, assign_dossier: str | None = None, assign_type: str | None = None) -> dict:
     rt = runtime.current()
     job = open_job(scan_id, assign_dossier, assign_type)
+    try:
+        with intake.ScanLock(rt.work_dir, scan_id):
+            if job.finished:
+                intake.release(rt.work_dir, scan_id)  # filed by an earlier run; only clean-up was left
+                return {"scan": scan_id, "status": job.finished}
+            if not job.source.exists():
+                raise StepFailed("open", scan_id, "SourceMissing")
+            summary = _process(job, rt)
+    except intake.ScanBusy:
+        get_run_logger().info("scan %s is being processed by another run", scan_id)
+        return {"scan": scan_id, "status": "busy"}
+    intake.release(rt.work_dir, scan_id)
+    return summary
+
+
+def _process(job: Job, rt: runtime.Runtime) -> dict:
     prepare_source(job)
     if job.problem is not None:
         quarantine_file(job, job.problem.code, str(job.problem))
@@ -262,7 +280,5 @@ def process_scan(scan_id: str, assign_dossier: str | None = None, assign_type: s
             finally:
                 for f in job.ocr.values():
                     f.cancel()
-                intake.scrub(rt.work_dir, scan_id)  # page images must not outlive the run, even a failed one
-    summary = finish_scan(job)
-    intake.release(rt.work_dir, scan_id)
-    return summary
+                intake.scrub(rt.work_dir, job.scan_id)  # page images must not outlive the run, even a failed one
+    return finish_scan(job)

@@ -148,3 +148,20 @@ def iter_pages(pdf_path: Path, count: int, limits: Limits) -> Iterator[tuple[int
     """(1-based number, greyscale image) one page at a time: memory does not grow with page count."""
     for n in range(1, count + 1):
         yield n, render(pdf_path, n, limits)
+
+
+def opens(path: Path) -> bool:
+    """The settle rule's last check: does the file parse yet (a PDF trailer, an image header)?"""
+    try:
+        kind = sniff(path)
+    except (SourceProblem, OSError):
+        return False
+    try:
+        if kind == "pdf":
+            with pikepdf.open(path, attempt_recovery=False):
+                return True
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:  # noqa: BLE001 - any parse failure means "not (yet) readable"
+        return False
