@@ -33,12 +33,21 @@ class Settings(BaseSettings):
     low_text_words: int = 5
     low_confidence: float = 60.0
     tesseract_timeout: int = 300
+    # Records management: destruction date = trajectory end + this ISO 8601 period (P1Y, P18M, P400D);
+    # "upcoming" lists what becomes due within so many days; a paper check-out without --due is due
+    # back after so many days; dates ("today") are taken in this time zone.
+    retention_period: str = "P1Y"
+    retention_upcoming_days: int = 30
+    paper_checkout_days: int = 14
+    local_timezone: str = "Europe/Amsterdam"
     # Unattended intake (`dossier watch`).
     settle_seconds: float = 5.0  # size and mtime unchanged this long before a file is taken in
     sweep_seconds: float = 60.0  # full look at the inbox, for events lost on network shares
     watch_polling: bool | None = None  # None: decide by file system type; True: always poll
     watch_concurrency: int = 2  # scans processed at once
     prefect_port: int = 4200  # the embedded Prefect server, bound to 127.0.0.1
+    # Name of the served process-scan deployment; distinct names let several archives share one server.
+    deployment: str = "process-scan"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
@@ -54,6 +63,34 @@ class Settings(BaseSettings):
         if not 100 <= v <= 600:
             raise ValueError("dpi must be between 100 and 600")
         return v
+
+    @field_validator("retention_period")
+    @classmethod
+    def _period_valid(cls, v: str) -> str:
+        from archive.retention import parse_period
+
+        return str(parse_period(v))
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _timezone_known(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(v)  # raises for an unknown zone name
+        return v
+
+    @field_validator("retention_upcoming_days", "paper_checkout_days")
+    @classmethod
+    def _days_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be at least 1 day")
+        return v
+
+    def retention_policy(self):
+        from archive.lifecycle import RetentionPolicy
+        from archive.retention import parse_period
+
+        return RetentionPolicy(parse_period(self.retention_period), self.retention_upcoming_days, self.local_timezone)
 
     @field_validator("ocr_jobs")
     @classmethod

@@ -33,7 +33,44 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def start_server(settings: Settings, log) -> tuple[str, subprocess.Popen | None]:
+def _our_server(pid_file: Path) -> int | None:
+    """The pid of a server this data home started earlier, if it still runs."""
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+class _Started:
+    def __init__(self, proc: subprocess.Popen, pid_file: Path):
+        self.proc, self.pid_file = proc, pid_file
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.pid_file.unlink(missing_ok=True)
+
+
+class _Adopted:
+    def __init__(self, pid: int, pid_file: Path):
+        self.pid, self.pid_file = pid, pid_file
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.pid_file.unlink(missing_ok=True)
+
+
+def start_server(settings: Settings, log):
     """The server in PREFECT_API_URL, or our own on 127.0.0.1 with its database under the data home."""
     if os.environ.get("PREFECT_API_URL"):
         url = os.environ["PREFECT_API_URL"].rstrip("/")
@@ -41,9 +78,14 @@ def start_server(settings: Settings, log) -> tuple[str, subprocess.Popen | None]
             raise WatchError(f"the Prefect server at {url} does not answer; start it or unset PREFECT_API_URL")
         return url, None
     url = f"http://127.0.0.1:{settings.prefect_port}/api"
+    pid_file = settings.run_dir / "prefect-server.pid"
     if _healthy(url):
-        raise WatchError(f"something already answers on port {settings.prefect_port}; stop it or set "
-                         "DOSSIER_PREFECT_PORT to a free port")
+        left = _our_server(pid_file)
+        if left is None:
+            raise WatchError(f"something else already answers on port {settings.prefect_port}; stop it or set "
+                             "DOSSIER_PREFECT_PORT to a free port")
+        log(f"Re-using the Prefect server (pid {left}) a previous watcher left running.")
+        return url, _Adopted(left, pid_file)
     settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     server_log = open(settings.run_dir / "prefect-server.log", "ab")
     env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(settings.prefect_port)}
@@ -55,7 +97,8 @@ def start_server(settings: Settings, log) -> tuple[str, subprocess.Popen | None]
         if proc.poll() is not None:
             raise WatchError(f"the Prefect server did not start; see {settings.run_dir / 'prefect-server.log'}")
         if _healthy(url):
-            return url, proc
+            pid_file.write_text(str(proc.pid))
+            return url, _Started(proc, pid_file)
         time.sleep(0.5)
     proc.terminate()
     raise WatchError(f"the Prefect server did not answer within 90 s; see {settings.run_dir / 'prefect-server.log'}")
@@ -87,6 +130,29 @@ class Heartbeat:
         self.path.unlink(missing_ok=True)
 
 
+class _Periodic:
+    """Runs a repair job now and then (a scan whose run died while the watcher kept going)."""
+
+    def __init__(self, job, every: float):
+        self.job, self.every = job, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.job()
+            except Exception:  # noqa: BLE001 - retried at the next round
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
 def single_instance(settings: Settings):
     """Only one watcher per data home: a second would claim the same files."""
     import fcntl
@@ -111,11 +177,7 @@ def run_watch(settings: Settings, started_by: str, log) -> None:
         _serve(settings, api_url, started_by, log)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
         os.close(lock_fd)
 
 
@@ -134,7 +196,7 @@ def _serve(settings: Settings, api_url: str, started_by: str, log) -> None:
 
     vault = build_vault(settings)
     audit.record_now(vault.sessions, actor=started_by, role=None, action="watch.start", detail=f"inbox watcher started")
-    served = [deployments.process_scan.to_deployment(name="process-scan", entrypoint_type=EntrypointType.MODULE_PATH)]
+    served = [deployments.process_scan.to_deployment(name=settings.deployment, entrypoint_type=EntrypointType.MODULE_PATH)]
     for d in served:
         d.apply()
     counts = intake.reconcile()
@@ -149,6 +211,8 @@ def _serve(settings: Settings, api_url: str, started_by: str, log) -> None:
     watcher = InboxWatcher(settings.inbox_dir, take_in, opens, settle_seconds=settings.settle_seconds,
                            sweep_seconds=settings.sweep_seconds, polling=settings.watch_polling)
     watcher.start()
+    mender = _Periodic(lambda: intake.reconcile(min_age_seconds=120), every=max(60.0, settings.sweep_seconds * 5))
+    mender.start()
     ui = api_url[:-4] if api_url.endswith("/api") else api_url
     heartbeat = Heartbeat(settings.run_dir / "watch.json",
                           {"pid": os.getpid(), "api_url": api_url, "ui_url": ui, "inbox": str(settings.inbox_dir),
@@ -159,6 +223,7 @@ def _serve(settings: Settings, api_url: str, started_by: str, log) -> None:
         serve(*served, limit=settings.watch_concurrency, pause_on_shutdown=False, print_starting_message=False,
               query_seconds=2)
     finally:
+        mender.stop()
         watcher.stop()
         heartbeat.stop()
         audit.record_now(vault.sessions, actor=started_by, role=None, action="watch.stop")

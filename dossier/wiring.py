@@ -40,4 +40,5 @@ def build_runtime(settings: Settings):
         low_text_words=settings.low_text_words,
         low_confidence=settings.low_confidence,
         tesseract_timeout=settings.tesseract_timeout,
+        deployment=settings.deployment,
     )

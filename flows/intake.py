@@ -8,6 +8,7 @@ verified and committed everything.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -17,14 +18,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from archive import audit
-from archive.catalog import Scan
+from archive.catalog import Scan, utcnow
 from archive.crypto import sha256_file
 from scanners import intake
 
 from . import runtime
 
 log = logging.getLogger(__name__)
-DEPLOYMENT = "process-scan/process-scan"
 SYSTEM_ACTOR = "system:watch"
 
 
@@ -81,60 +81,60 @@ def dispatch(scan_id: str, attempt: int = 0):
     """Ask Prefect to run process-scan for this scan; the key makes a repeated request a no-op."""
     from prefect.deployments import run_deployment
 
-    return run_deployment(DEPLOYMENT, parameters={"scan_id": scan_id}, timeout=0, as_subflow=False,
+    return run_deployment(f"process-scan/{runtime.current().deployment}", parameters={"scan_id": scan_id},
+                          timeout=0, as_subflow=False,
                           idempotency_key=f"scan-{scan_id}-{attempt}", tags=[f"scan:{scan_id}"])
 
 
-ACTIVE = {"SCHEDULED", "PENDING", "RUNNING"}
+def reconcile(min_age_seconds: float = 0.0) -> dict:
+    """Put right what a stopped or killed process left: close runs whose process is gone, resume
+    unfinished scans, remove work folders of finished ones. Safe at any time and repeatable.
 
-
-def _pid_alive(infrastructure_pid: str | None) -> bool:
-    if not infrastructure_pid:
-        return False
-    host, _, pid = infrastructure_pid.rpartition(":")
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-
-
-def reconcile() -> dict:
-    """After a crash or restart: resolve runs a dead process left Running, resume unfinished
-    scans, scrub or remove work folders. Safe to run at any time."""
+    Liveness comes from the scan lock: a run holds it for as long as its process lives, and the
+    kernel drops it when that process dies, SIGKILL included. A run Prefect still shows as Running
+    while nobody holds its scan's lock is dead.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.states import Crashed
 
     rt = runtime.current()
     counts = {"resumed": 0, "crashed_runs": 0, "cleaned": 0}
+    # At start-up (min_age 0) nothing of ours runs yet; the periodic repair leaves young work alone.
+    cutoff = utcnow() - dt.timedelta(seconds=min_age_seconds)
     with rt.vault.sessions() as s:
-        scans = {sc.id: sc.status for sc in s.execute(select(Scan).where(Scan.status.in_(("received", "archived",
-                                                                                        "quarantined")))).scalars()
-                 if intake.job_dir(rt.work_dir, sc.id).exists()}
+        scans = [(sc.id, sc.status) for sc in s.execute(select(Scan).where(
+            Scan.status.in_(("received", "archived", "quarantined")))).scalars()
+            if intake.job_dir(rt.work_dir, sc.id).exists()
+            and (sc.status != "received" or _aware(sc.received_at) <= cutoff)]
     with get_client(sync_client=True) as client:
-        for scan_id, status in scans.items():
+        for scan_id, status in scans:
+            if intake.lock_held(rt.work_dir, scan_id):
+                continue  # a live run is working on it
             if status != "received":
-                intake.release(rt.work_dir, scan_id)  # finished, only the clean-up was interrupted
+                intake.release(rt.work_dir, scan_id)  # finished; only the clean-up was interrupted
                 counts["cleaned"] += 1
                 continue
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"scan:{scan_id}"])))
-            active = False
+            waiting = False
             for run in runs:
                 state = run.state.type.value if run.state else "UNKNOWN"
-                if state in ("RUNNING", "PENDING") and not _pid_alive(run.infrastructure_pid):
-                    client.set_flow_run_state(run.id, Crashed(message="its process stopped; the scan was resumed"),
+                # Pending means a runner was starting its process: normally seconds. Older than that
+                # (or any, at start-up, when no runner of ours is alive) it died on the way.
+                stuck_pending = state == "PENDING" and _aware(run.state.timestamp) <= cutoff
+                if state == "RUNNING" or stuck_pending:
+                    client.set_flow_run_state(run.id, Crashed(message="its process stopped; the scan is resumed"),
                                               force=True)
                     counts["crashed_runs"] += 1
-                elif state in ACTIVE:
-                    active = True
-            if active:
+                elif state in ("SCHEDULED", "PENDING"):
+                    waiting = True
+            if waiting or not (intake.job_dir(rt.work_dir, scan_id) / "source").exists():
                 continue
-            if not (intake.job_dir(rt.work_dir, scan_id) / "source").exists():
-                continue
-            intake.scrub(rt.work_dir, scan_id)  # no page images from the dead run stay behind
+            intake.scrub(rt.work_dir, scan_id)  # no page images of the dead run stay behind
             dispatch(scan_id, attempt=len(runs))
             counts["resumed"] += 1
     return counts
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)

@@ -23,6 +23,7 @@ class Runtime:
     low_text_words: int = 5
     low_confidence: float = 60.0
     tesseract_timeout: int = 300
+    deployment: str = "process-scan"
     # Told (pages read, pages in scan) after each page; the CLI shows it as a progress bar.
     on_page: Callable[[int, int], None] | None = None
 

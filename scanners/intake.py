@@ -87,3 +87,12 @@ def scrub(work_root: Path, scan_id: str) -> None:
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+
+
+def lock_held(work_root: Path, scan_id: str) -> bool:
+    """True while some process (a run of this scan) holds the scan's lock."""
+    try:
+        with ScanLock(work_root, scan_id):
+            return False
+    except ScanBusy:
+        return True
