@@ -233,3 +233,31 @@ def test_sigkill_during_a_burst_then_restart(tmp_path, prefect_server):
     log = (tmp_path / "watch.log").read_text()
     assert "Stopped" in log
     assert log.count("Recovered after the last stop") == 2
+
+
+def test_embedded_default_starts_and_stops_its_own_server(tmp_path):
+    """`make run` on a fresh machine: no PREFECT_API_URL, so the watcher runs its own server on
+    127.0.0.1 with its database under the data home, says where the UI is, and takes it down on SIGTERM."""
+    from .conftest import _free_port
+
+    a = make_archive(tmp_path / "home", None)
+    port = _free_port()
+    log = tmp_path / "watch.log"
+    env = {**a.env("petra"), **WATCH_ENV, "DOSSIER_PREFECT_PORT": str(port)}
+    proc = subprocess.Popen([str(BIN / "dossier"), "watch"], env=env, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "Watching" in log.read_text(), 120, "the embedded server", None)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        assert (a.home / "prefect" / "prefect.db").exists()
+        st = a.ok("status")
+        assert st["watcher"]["running"] and st["server"]["healthy"]
+        assert a.run("watch", json_out=False, timeout=60).rc != 0  # a second watcher is refused
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    import urllib.request
+
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+    assert not a.ok("status")["watcher"]["running"]
