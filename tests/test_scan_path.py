@@ -190,3 +190,34 @@ def test_no_personal_data_in_plain_text_anywhere(world, prefect_server):
     control.mkdir()
     (control / "note.txt").write_text(f"{CLIENT_NAME} {BSN}")
     assert len(_files_containing(control, needles)) == 3
+
+
+def _scribbles(seed: int):
+    """Handwriting-like strokes: loops and wiggles in lines, no printed text."""
+    import math
+    import random
+
+    from PIL import Image, ImageDraw
+
+    r = random.Random(seed)
+    page = Image.new("L", sm.a4_size(300), 250)
+    d = ImageDraw.Draw(page)
+    for line in range(14):
+        y0 = 400 + line * 170
+        x = 300
+        while x < 2100:
+            pts = [(x + i * 6, y0 + 30 * math.sin(i / r.uniform(2, 5)) + r.uniform(-8, 8)) for i in range(r.randint(15, 40))]
+            d.line(pts, fill=30, width=5)
+            x = pts[-1][0] + r.randint(30, 60)
+    page.info["dpi"] = (300, 300)
+    return page
+
+
+def test_handwriting_is_flagged_not_failed(world):
+    a, tmp = world["a"], world["tmp"]
+    cover = sm.pdf_page_image(a.cover(world["d2"], "aantekeningen", tmp / "hand-cover.pdf"))
+    batch = sm.write_pdf(tmp / "handwritten.pdf", [cover, _scribbles(1), sm.text_page(world["text"][1])])
+    r = a.ok("scan", batch, user="olaf")["results"][0]
+    assert r["status"] == "archived" and r["documents"][0]["pages"] == 2
+    listed = {d["id"]: d for d in a.ok("docs", world["d2"], user="anna")["documents"]}
+    assert listed[r["documents"][0]["id"]]["low_text_pages"] == 1
