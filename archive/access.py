@@ -1,15 +1,18 @@
 """Who may do what (DESIGN.md §7). Pure rules; the callers enforce them and audit refusals.
 
-office:  makes dossiers and cover sheets, scans, works the quarantine; sees document lists, not content
+office:  makes dossiers and cover sheets, scans, works the quarantine; sees document lists, not content;
+         keeps the paper files (register, move, check out/in, confirm destruction), closes dossiers,
+         sees what is due for destruction and the destruction log
 coach:   lists, retrieves and searches the dossiers they coach, and only those
-privacy: everything
+privacy: everything, including holds, erasure and running retention by hand
 """
 from __future__ import annotations
 
 ROLES = ("office", "coach", "privacy")
 
 _ALLOWED: dict[str, set[str]] = {
-    "office": {"dossier.create", "cover.create", "scan", "quarantine.work", "documents.list"},
+    "office": {"dossier.create", "cover.create", "scan", "quarantine.work", "documents.list",
+               "paper.manage", "dossier.close", "retention.view"},
     "coach": {"documents.list", "documents.read", "documents.search"},
     "privacy": {"*"},
 }

@@ -11,5 +11,8 @@ prepare_prefect_env(Settings())
 _runtime.install(lambda: build_runtime(Settings()))
 
 from flows.process_scan import process_scan  # noqa: E402
+from flows.retention import install_policy as _install_policy, retention_run  # noqa: E402
 
-__all__ = ["process_scan"]
+_install_policy(lambda: Settings().retention_policy())
+
+__all__ = ["process_scan", "retention_run"]
