@@ -368,6 +368,12 @@ def docs(dossier: str, json_out: bool = JsonOpt):
         with ctx.vault.sessions() as session:
             d = load_dossier(session, dossier)
             actor, role = ctx.require(session, "documents.list", d, describe="list documents")
+            if d.status == "destroyed":
+                audit.record(session, actor=actor, role=role, action="documents.list", outcome="refused",
+                             dossier=d.number, detail="destroyed")
+                session.commit()
+                when = f" on {d.destroyed_at:%Y-%m-%d}" if d.destroyed_at else ""
+                raise CliError(f"dossier {d.number} was destroyed{when}; its documents no longer exist", 4)
             rows = session.execute(select(Document).where(Document.dossier == d.number, Document.destroyed_at.is_(None))
                                    .order_by(Document.scanned_at, Document.id)).scalars().all()
             audit.record(session, actor=actor, role=role, action="documents.list", dossier=d.number,
@@ -386,7 +392,7 @@ def get(document: str, output: Path = typer.Option(..., "-o", "--output", help="
     """Write a decrypted copy of a document."""
     from archive import audit
     from archive.catalog import Document, Dossier
-    from archive.vault import IntegrityFailure
+    from archive.vault import IntegrityFailure, NotFound
 
     with command(json_out):
         if not re.fullmatch(r"[0-9a-f]{32}", document):
@@ -407,6 +413,10 @@ def get(document: str, output: Path = typer.Option(..., "-o", "--output", help="
             except IntegrityFailure:
                 audit.record_now(ctx.vault.sessions, actor=actor, role=role, action="document.read",
                                  outcome="failed", dossier=d.number, document=doc.id, detail="integrity check failed")
+                raise
+            except NotFound:
+                audit.record_now(ctx.vault.sessions, actor=actor, role=role, action="document.read",
+                                 outcome="refused", dossier=d.number, document=doc.id, detail="destroyed")
                 raise
             audit.record(session, actor=actor, role=role, action="document.read", dossier=d.number, document=doc.id)
             session.commit()

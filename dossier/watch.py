@@ -196,7 +196,16 @@ def _serve(settings: Settings, api_url: str, started_by: str, log) -> None:
 
     vault = build_vault(settings)
     audit.record_now(vault.sessions, actor=started_by, role=None, action="watch.start", detail=f"inbox watcher started")
-    served = [deployments.process_scan.to_deployment(name=settings.deployment, entrypoint_type=EntrypointType.MODULE_PATH)]
+    from prefect.schedules import Cron
+
+    served = [
+        deployments.process_scan.to_deployment(name=settings.deployment, entrypoint_type=EntrypointType.MODULE_PATH),
+        # Destruction of what is due, every night (the same schedule as in prefect.yaml).
+        deployments.retention_run.to_deployment(
+            name=f"retention-nightly{settings.deployment.removeprefix('process-scan')}",
+            schedules=[Cron("30 1 * * *", timezone=settings.local_timezone)], concurrency_limit=1,
+            entrypoint_type=EntrypointType.MODULE_PATH),
+    ]
     for d in served:
         d.apply()
     counts = intake.reconcile()

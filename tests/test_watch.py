@@ -253,6 +253,15 @@ def test_embedded_default_starts_and_stops_its_own_server(tmp_path):
         st = a.ok("status")
         assert st["watcher"]["running"] and st["server"]["healthy"]
         assert a.run("watch", json_out=False, timeout=60).rc != 0  # a second watcher is refused
+        # The nightly retention run is scheduled on the served deployment.
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/deployments/name/retention-run/retention-nightly",
+                                    timeout=5) as resp:
+            deployment = json.loads(resp.read())
+        assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["30 1 * * *"]
+        assert deployment["schedules"][0]["active"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
