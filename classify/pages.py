@@ -3,25 +3,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .coversheet import CoverPayload, PayloadError, looks_like_ours, parse_payload, verify_payload
 
-# A page is blank (the back of a duplex sheet) when, after removing scanner specks and the
-# shadowed edges, hardly any ink is left: a single short word still counts as content.
+# A page is blank (the back of a duplex sheet) when hardly any ink is left after averaging the
+# page down to ~75 dpi: box averaging washes out dust, noise and JPEG speckle (measured: at most
+# ~15 dark pixels on noisy, fax and show-through backs) while a single printed word keeps >100.
+# It costs ~3 ms a page; a median filter at 150 dpi cost 30-140 ms for the same answers.
 BLANK_INK_FRACTION = 0.0002
-_INK = 128
-_EDGE = 0.04
+_INK = 150
+_EDGE = 0.04  # scanner shadows along the edges are not ink
 
 
 def is_blank(image: Image.Image) -> bool:
     page = image.convert("L")
-    factor = max(1, round(min(page.size) / 1240))  # work at ~150 dpi whatever the scan resolution
+    factor = max(1, round(min(page.size) / 620))
     if factor > 1:
         page = page.reduce(factor)
     w, h = page.size
     page = page.crop((int(w * _EDGE), int(h * _EDGE), int(w * (1 - _EDGE)), int(h * (1 - _EDGE))))
-    page = page.filter(ImageFilter.MedianFilter(3))  # isolated dust and noise disappear, strokes stay
     ink = sum(page.histogram()[:_INK])
     return ink < BLANK_INK_FRACTION * page.width * page.height
 

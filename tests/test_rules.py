@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 from PIL import Image, ImageDraw
@@ -131,3 +132,26 @@ def test_audit_log_refuses_updates(tmp_path):
     with pytest.raises(Exception, match="append-only"):
         with engine.begin() as c:
             c.exec_driver_sql("DELETE FROM audit_events")
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_cases():
+    from . import scanmaker as sm
+
+    return {
+        "dusty back": (sm.blank_page(seed=1), True),
+        "noisy back": (sm.add_noise(sm.blank_page(seed=2)), True),
+        "jpeg back": (sm.jpeg(sm.blank_page(seed=3), 40), True),
+        "fax back": (sm.fax(sm.blank_page(seed=4)), True),
+        "show-through back": (sm.duplex([sm.text_page(sm.dutch_lines(200, seed=5))], seed=5)[1], True),
+        "one line": (sm.text_page(["Geen bijzonderheden."]), False),
+        "one word": (sm.text_page(["Akkoord"]), False),
+        "one word by fax": (sm.fax(sm.text_page(["Akkoord"])), False),
+        "one word at 200 dpi": (sm.resample_dpi(sm.text_page(["Akkoord"]), 300, 200), False),
+    }
+
+
+@pytest.mark.parametrize("case", list(_blank_cases()))
+def test_blank_backs_are_dropped_and_a_single_word_is_kept(case):
+    image, blank = _blank_cases()[case]
+    assert is_blank(image) is blank
