@@ -23,7 +23,7 @@ from classify.split import Segment, SplitResult, split
 from scanners import intake
 from scanners.barcodes import read_barcodes
 from scanners.ocr import OcrResult, ocr_page
-from scanners.pages import SourceProblem, iter_pages, normalise_to_pdf, sniff
+from scanners.pages import SourceProblem, normalise_to_pdf, read_ahead, sniff
 
 from . import runtime
 from .safety import StepFailed, content_safe
@@ -76,14 +76,13 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
     key = rt.vault.cover_key()
     roles: list[PageRole] = []
     in_document = job.forced
-    for n, image in iter_pages(job.pdf, job.pages, rt.limits):
-        value = cover_payload(read_barcodes(image))
+    for n, image, (value, blank) in read_ahead(job.pdf, job.pages, rt.limits, _inspect, workers=rt.ocr_jobs):
         if value is not None and job.forced:
             role = PageRole(n, "blank")  # a sheet assigned by hand: its cover pages are dropped
         elif value is not None:
             role = classify_cover(n, value, key, _sheet_facts)
             in_document = role.kind == "cover"
-        elif is_blank(image):
+        elif blank:
             role = PageRole(n, "blank")
         else:
             role = PageRole(n, "content")
@@ -97,6 +96,12 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
             rt.on_page(n, job.pages)
     get_run_logger().info("scan %s: %d pages read, %d sent to OCR", job.scan_id, len(roles), len(job.ocr))
     return roles
+
+
+def _inspect(image) -> tuple[str | None, bool]:
+    """What a page is made of, computed on a reader thread: our cover barcode, or blank or not."""
+    value = cover_payload(read_barcodes(image))
+    return value, value is None and is_blank(image)
 
 
 def _ocr(image_path: Path, rt: runtime.Runtime) -> OcrResult:

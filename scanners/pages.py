@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+import os
+import threading
+from typing import Callable, Iterator, TypeVar
 
 import img2pdf
 import pikepdf
@@ -17,6 +19,7 @@ from archive import pdf as pdfwrap  # the qpdf wrapper; archive is the lower lay
 
 from .poppler import RenderFailed, render_page
 
+T = TypeVar("T")
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
 
@@ -148,6 +151,40 @@ def iter_pages(pdf_path: Path, count: int, limits: Limits) -> Iterator[tuple[int
     """(1-based number, greyscale image) one page at a time: memory does not grow with page count."""
     for n in range(1, count + 1):
         yield n, render(pdf_path, n, limits)
+
+
+def read_ahead(pdf_path: Path, count: int, limits: Limits, inspect: Callable[[Image.Image], T], *,
+               workers: int = 2, ahead: int = 3) -> Iterator[tuple[int, Image.Image, T]]:
+    """Like iter_pages, with `inspect(image)` applied, but rendering and inspecting a few pages
+    ahead on worker threads so OCR never waits for the next page. Pages come out in order and at
+    most `ahead` rendered pages exist at once, so memory stays flat. The workers run at a lower
+    CPU priority: when both cores are busy, tesseract goes first."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(n: int):
+        image = render(pdf_path, n, limits)
+        return n, image, inspect(image)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader", initializer=_lower_priority) as pool:
+        pending: deque = deque()
+        next_page = 1
+        try:
+            while pending or next_page <= count:
+                while next_page <= count and len(pending) < ahead:
+                    pending.append(pool.submit(work, next_page))
+                    next_page += 1
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def _lower_priority() -> None:
+    try:  # per thread on Linux; the pdftoppm it starts inherits it
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    except (OSError, AttributeError):
+        pass
 
 
 def opens(path: Path) -> bool:
