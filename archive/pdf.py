@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pikepdf
 
+from .store import fsync_dir, fsync_file
+
 
 class PdfProblem(Exception):
     """A PDF that cannot be used. `code` is stable, the message is safe to show (no content)."""
@@ -97,17 +99,9 @@ def encrypt_to(pdf: pikepdf.Pdf, path: Path, password: str) -> None:
         fix_metadata_version=False,
         deterministic_id=False,
     )
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(tmp)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
 
 
 def open_encrypted(path: Path, password: str) -> pikepdf.Pdf:

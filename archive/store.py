@@ -11,6 +11,19 @@ from pathlib import Path
 from . import crypto
 
 
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in this folder durable (the directory entry itself is data)."""
+    fsync_file(path)
+
+
 def new_name() -> str:
     return secrets.token_hex(16)
 
@@ -37,11 +50,7 @@ class BlobStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-        dir_fd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(p.parent)
         return p
 
     def delete(self, name: str) -> None:

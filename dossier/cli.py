@@ -64,6 +64,13 @@ class Context:
         self.vault = build_vault(self.settings)
         self.user_name = os.environ.get("DOSSIER_USER") or getpass.getuser()
 
+    @classmethod
+    def ready(cls) -> "Context":
+        """A context on an archive that `dossier init` has set up."""
+        ctx = cls()
+        ctx.require_initialised()
+        return ctx
+
     def require_initialised(self) -> None:
         if not self.settings.master_key_path.exists() or not self._catalog_exists():
             raise CliError(f"the archive at {self.settings.home} is not set up; run `dossier init` first", 1)
@@ -229,8 +236,7 @@ def user_add(name: str, role: str = typer.Option(..., "--role", help="office, co
             raise BadInput(f"unknown role '{role}'; use office, coach or privacy")
         if not USER_NAME.match(name):
             raise BadInput(f"'{name}' is not a usable user name; use letters, digits, dot, dash or underscore")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, actor_role = ctx.require(session, "users.manage", describe="add users")
             ctx.vault.add_user(session, name, role, by=actor)
@@ -266,8 +272,7 @@ def new(coach: str = typer.Option(..., "--coach", help="the coach who may see th
             clean_bsn = bsn_rules.compact(bsn)
         if client_name is not None and not client_name.strip():
             raise BadInput("the client name is empty; leave --client-name out or give the name")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "dossier.create", describe="open dossiers")
             c = session.get(User, coach)
@@ -291,8 +296,7 @@ def cover(dossier: str, doc_type: str = typer.Option(..., "--type", help="docume
     with command(json_out):
         check_dossier_number(dossier)
         check_doc_type(doc_type)
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "cover.create", describe="make cover sheets")
             d = load_dossier(session, dossier)
@@ -319,8 +323,7 @@ def scan(files: list[Path] = typer.Argument(..., help="scanned files (PDF, TIFF,
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise BadInput(f"not a file: {missing[0]}; check the path (nothing was scanned)")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "scan", describe="scan documents")
         results = scan_files(ctx, files, actor, progress=not json_out)
@@ -343,8 +346,7 @@ def run_inbox(json_out: bool = JsonOpt):
     from .scanning import process_inbox
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, _ = ctx.require(session, "scan", describe="scan documents")
         results = process_inbox(ctx, actor, progress=not json_out)
@@ -363,8 +365,7 @@ def docs(dossier: str, json_out: bool = JsonOpt):
     from archive.catalog import Document
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             d = load_dossier(session, dossier)
             actor, role = ctx.require(session, "documents.list", d, describe="list documents")
@@ -397,8 +398,7 @@ def get(document: str, output: Path = typer.Option(..., "-o", "--output", help="
     with command(json_out):
         if not re.fullmatch(r"[0-9a-f]{32}", document):
             raise BadInput(f"'{document}' is not a document id; copy it from `dossier docs`")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             doc = session.get(Document, document)
             if doc is None:
@@ -434,8 +434,7 @@ def search(text: str, dossier: Optional[str] = typer.Option(None, "--dossier"), 
     with command(json_out):
         if not text.strip():
             raise BadInput("the search text is empty")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             if dossier is not None:
                 d = load_dossier(session, dossier)
@@ -467,8 +466,7 @@ def quarantine_list(json_out: bool = JsonOpt):
     from archive.catalog import QuarantineItem
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
             rows = session.execute(select(QuarantineItem).where(QuarantineItem.status == "open")
@@ -496,8 +494,7 @@ def quarantine_get(item_id: str, output: Path = typer.Option(..., "-o", "--outpu
     from archive import audit
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
             item = _open_item(session, item_id)
@@ -517,8 +514,7 @@ def quarantine_assign(item_id: str, dossier: str = typer.Option(..., "--dossier"
     with command(json_out):
         check_dossier_number(dossier)
         check_doc_type(doc_type)
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         result = assign_item(ctx, item_id, dossier, doc_type)
         emit(json_out, result, f"Filed {item_id} into {dossier} as {doc_type}: document {result['documents'][0]['id']} "
                                f"({result['documents'][0]['pages']} pages).")
@@ -531,8 +527,7 @@ def quarantine_discard(item_id: str, json_out: bool = JsonOpt):
     from archive.catalog import utcnow
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
             item = _open_item(session, item_id)
@@ -551,8 +546,7 @@ def audit_verify(json_out: bool = JsonOpt):
     from archive import audit
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             ctx.require(session, "audit.verify", describe="verify the audit log")
             report = audit.verify(session)
@@ -573,8 +567,7 @@ def watch():
     from .watch import WatchError, run_watch
 
     with command(False):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, _ = ctx.require(session, "scan", describe="run the scan watcher")
         try:
@@ -589,8 +582,7 @@ def status(json_out: bool = JsonOpt):
     from .scanning import system_status
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             ctx.actor(session)
         st = system_status(ctx)

@@ -54,8 +54,7 @@ def _audited_refusal(ctx: Context, session, actor: str, role: str, action: str, 
 @contextmanager
 def _dossier_session(action: str, number: str, describe: str):
     """Open the archive, load the dossier, check the acting user may `action`; yields (ctx, session, d, actor, role)."""
-    ctx = Context()
-    ctx.require_initialised()
+    ctx = Context.ready()
     with ctx.vault.sessions() as session:
         d = load_dossier(session, number)
         actor, role = ctx.require(session, action, describe=describe)
@@ -190,8 +189,7 @@ def paper_list(cabinet: Optional[str] = typer.Option(None, "--cabinet"),
     from archive import audit, paper
 
     with command(json_out):
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "paper.manage", describe="see paper files")
             today = _today(ctx)
@@ -379,8 +377,7 @@ def retention_due(today: Optional[str] = typer.Option(None, "--today", help="as 
 
     with command(json_out):
         day = parse_date(today, "--today")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "retention.view", describe="see what is due for destruction")
             day = day or _today(ctx)
@@ -405,8 +402,7 @@ def retention_run_cmd(today: Optional[str] = typer.Option(None, "--today", help=
 
     with command(json_out):
         day = parse_date(today, "--today")
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "retention.run", describe="run retention by hand")
         real = local_today(ctx.settings.local_timezone)
@@ -458,8 +454,7 @@ def retention_log(dossier: Optional[str] = typer.Option(None, "--dossier"), json
     with command(json_out):
         if dossier is not None:
             check_dossier_number(dossier)
-        ctx = Context()
-        ctx.require_initialised()
+        ctx = Context.ready()
         with ctx.vault.sessions() as session:
             actor, role = ctx.require(session, "retention.view", describe="see the destruction log")
             q = select(DestructionRecord).order_by(DestructionRecord.id)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from archive import audit
 from archive.catalog import Scan, utcnow
 from archive.crypto import sha256_file
+from archive.store import fsync_dir
 from scanners import intake
 
 from . import runtime
@@ -70,11 +71,7 @@ def _move_into_work(path: Path, work_root: Path, scan_id: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, target)
         path.unlink()
-    dir_fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(d)
 
 
 def dispatch(scan_id: str, attempt: int = 0):
