@@ -34,8 +34,12 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Throughput benchmark (issue 5): OCRmyPDF and the profiler are bench-only dependencies. With
+# --output-type pdf and pypdfium2 as rasterizer, OCRmyPDF needs no Ghostscript. BENCH_ARGS passes
+# options, e.g. `make bench BENCH_ARGS="--pages 60"` or `make bench BENCH_ARGS=--memory`.
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
