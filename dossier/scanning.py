@@ -98,13 +98,11 @@ def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]
     return _process_all(ctx, files, actor, progress, move=False)
 
 
-SKIP_PREFIXES = (".", "~")
-SKIP_SUFFIXES = (".tmp", ".part")
-
-
 def inbox_files(inbox: Path) -> list[Path]:
-    return sorted(p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(SKIP_PREFIXES)
-                  and not p.name.endswith(SKIP_SUFFIXES))
+    """Scans waiting in the inbox, by the watcher's own rule for temp names and hidden files."""
+    from scanners.watch import is_ignored
+
+    return sorted(p for p in inbox.rglob("*") if p.is_file() and not is_ignored(p, inbox))
 
 
 def process_inbox(ctx, actor: str, progress: bool) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,16 +59,11 @@ def claim(path: Path, actor: str = SYSTEM_ACTOR) -> Claimed:
 def _move_into_work(path: Path, work_root: Path, scan_id: str) -> None:
     d = intake.job_dir(work_root, scan_id)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = d / "source"
     try:
-        os.replace(path, target)  # atomic on one file system: the file is in the inbox or here, never lost
+        os.replace(path, d / "source")  # atomic on one file system: the file is in the inbox or here, never lost
     except OSError:
-        # Inbox on another file system (a share): copy, fsync, then remove the inbox file.
-        tmp = d / ".source.tmp"
-        shutil.copyfile(path, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        # Inbox on another file system (a share): a fsynced copy first, then the inbox file goes.
+        intake.place_copy(path, work_root, scan_id)
         path.unlink()
     fsync_dir(d)
 
