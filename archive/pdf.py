@@ -81,6 +81,85 @@ def largest_image_pixels(page: pikepdf.Page) -> int:
     return largest
 
 
+# Colour spaces whose pixels Pillow turns into grey exactly as a renderer would.
+_PLAIN_COLOURSPACES = {"/DeviceGray", "/DeviceRGB", "/CalGray", "/CalRGB"}
+
+
+def scan_image(page: pikepdf.Page):
+    """The page's pixels straight from its image, when the page is nothing but one scanned image
+    drawn upright over the whole page, as scanners and img2pdf write them: (greyscale image,
+    dpi). Returns None for anything else (vector content, masks, clipping, CMYK, an image placed
+    off the page), which must be rendered instead. Decoding the image costs ~15 ms where
+    rasterising the page costs ~160 ms, and the dpi is the scanner's own.
+    """
+    from PIL import Image
+
+    try:
+        if float(page.obj.get("/UserUnit", 1)) != 1 or _box(page.cropbox) != _box(page.mediabox):
+            return None
+        rotate = int(page.obj.get("/Rotate", 0)) % 360
+        xobjects = page.resources.get("/XObject", {})
+        if rotate % 90 or len(xobjects) != 1:
+            return None
+        name, xobj = next(iter(xobjects.items()))
+        ctm = _sole_placement(page, name)
+        if ctm is None or xobj.get("/Subtype") != "/Image" or not _plain_image(xobj):
+            return None
+        a, b, c, d, e, f = ctm.shorthand
+        x0, y0, x1, y1 = _box(page.mediabox)
+        if b or c or a <= 0 or d <= 0 or max(abs(e - x0), abs(f - y0), abs(e + a - x1), abs(f + d - y1)) > 1:
+            return None
+        image = pikepdf.PdfImage(xobj)
+        dpi_x, dpi_y = image.width * 72 / a, image.height * 72 / d
+        if abs(dpi_x - dpi_y) > 0.02 * dpi_x:
+            return None  # non-square pixels (fax "normal" mode): the renderer evens them out
+        pixels = image.as_pil_image()
+        grey = pixels if pixels.mode == "L" else pixels.convert("L")
+        if rotate:  # /Rotate turns the page clockwise
+            grey = grey.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+                                   270: Image.Transpose.ROTATE_90}[rotate])
+        return grey, dpi_x
+    except Exception:  # noqa: BLE001 - anything unusual is left to the renderer
+        return None
+
+
+def _box(box) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _sole_placement(page: pikepdf.Page, name) -> pikepdf.Matrix | None:
+    """The transformation the image is drawn with, if the content draws that image once and does
+    nothing else (only save/restore state and set the matrix)."""
+    ctm, stack, placed = pikepdf.Matrix(), [], None
+    for instruction in pikepdf.parse_content_stream(page):
+        op = str(instruction.operator)
+        if op == "q":
+            stack.append(ctm)
+        elif op == "Q":
+            ctm = stack.pop() if stack else ctm
+        elif op == "cm":
+            ctm = pikepdf.Matrix(*[float(v) for v in instruction.operands]) @ ctm
+        elif op == "Do" and placed is None and instruction.operands[0] == name:
+            placed = ctm
+        else:
+            return None
+    return placed
+
+
+def _plain_image(xobj) -> bool:
+    if any(k in xobj for k in ("/SMask", "/Mask", "/Decode", "/SMaskInData")) or xobj.get("/ImageMask", False):
+        return False
+    if int(xobj.get("/BitsPerComponent", 0)) not in (1, 8):
+        return False
+    space = xobj.get("/ColorSpace")
+    if isinstance(space, pikepdf.Array) and len(space) == 2 and space[0] == "/ICCBased":
+        return int(space[1].get("/N", 0)) in (1, 3)
+    if isinstance(space, pikepdf.Array) and len(space) == 2 and str(space[0]) in _PLAIN_COLOURSPACES:
+        return True
+    return str(space) in _PLAIN_COLOURSPACES
+
+
 def text_layer_graft(target: pikepdf.Pdf, page_index: int, text_pdf: Path) -> None:
     """Put tesseract's text-only page over the original page, scaled to its box (rotation accounted for)."""
     with pikepdf.open(text_pdf) as text:
