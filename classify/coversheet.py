@@ -77,6 +77,16 @@ def verify_payload(key: bytes, payload: CoverPayload) -> bool:
     return hmac.compare_digest(_mac(key, payload.signed_part()), payload.mac)
 
 
+# Printed on every cover sheet (render_cover_pdf): OCR still reads them when the barcode is lost.
+_COVER_PHRASES = ("voorbladscan", "ditbladwordtnietgearchiveerd", "placethissheetontopofthepages")
+
+
+def reads_like_cover(text: str) -> bool:
+    """True when a page's OCR text holds the printed words of our cover sheet."""
+    folded = "".join(ch for ch in text.lower() if ch.isalnum())
+    return any(phrase in folded for phrase in _COVER_PHRASES)
+
+
 def render_cover_pdf(path: Path, payload: CoverPayload) -> Path:
     """A printable A4 sheet: a large QR (error correction H), the dossier number and type in large text."""
     from reportlab.graphics import renderPDF

@@ -16,6 +16,9 @@ NO_COVER = ("no-cover", "no cover sheet before these pages; put a cover sheet fr
             "or assign them with `dossier quarantine assign`")
 
 
+UNREAD_COVER = "unread-cover"
+
+
 @dataclass
 class Segment:
     pages: list[int] = field(default_factory=list)  # 1-based page numbers in the scan
@@ -70,3 +73,15 @@ def split(roles: list[PageRole]) -> SplitResult:
             current.pages.append(role.number)
     close()
     return SplitResult(documents, quarantine, empty_covers, blanks)
+
+
+def hold_from(segment: Segment, page: int) -> tuple[Segment | None, Segment]:
+    """A page inside a document that reads like a cover sheet is one whose barcode could not be
+    read: the pages before it stay in the document; it and the pages after it, which belong to an
+    unknown dossier, go to the quarantine."""
+    i = segment.pages.index(page)
+    kept = Segment(pages=segment.pages[:i], cover=segment.cover) if i else None
+    return kept, Segment(pages=segment.pages[i:], reason_code=UNREAD_COVER,
+                         reason=f"page {page} looks like a cover sheet, but its barcode could not be read, so the pages "
+                                "from it on were not filed; print a new cover sheet with `dossier cover` and scan them "
+                                "again, or assign them with `dossier quarantine assign`")

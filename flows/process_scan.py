@@ -17,9 +17,9 @@ from sqlalchemy import select
 from archive import audit, pdf
 from archive.catalog import Document, QuarantineItem, Scan, User, utcnow
 from archive.vault import PageRecord
-from classify.coversheet import looks_like_ours
-from classify.pages import PageRole, SheetFacts, classify_cover, cover_payload, is_blank
-from classify.split import Segment, SplitResult, split
+from classify.coversheet import reads_like_cover
+from classify.pages import PageRole, SheetFacts, classify_cover, cover_payload, page_ink
+from classify.split import Segment, SplitResult, hold_from, split
 from scanners import intake
 from scanners.barcodes import read_barcodes
 from scanners.ocr import OcrResult, ocr_page
@@ -89,7 +89,7 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
             if in_document:
                 image_path = job.dir / f"p{n:05d}.pgm"
                 image.save(image_path)
-                job.ocr[n] = pool.submit(_ocr, image_path, rt)
+                job.ocr[n] = pool.submit(_ocr, image_path, image.info["dpi"][0], rt)
         image.close()
         roles.append(role)
         if rt.on_page:
@@ -99,14 +99,17 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
 
 
 def _inspect(image) -> tuple[str | None, bool]:
-    """What a page is made of, computed on a reader thread: our cover barcode, or blank or not."""
-    value = cover_payload(read_barcodes(image))
-    return value, value is None and is_blank(image)
+    """What a page is made of, computed on a reader thread: our cover barcode, or blank or not.
+    The barcode reader's slow rescue passes run only on pages with a block of ink like our cover
+    QR; a cover sheet missed even so still reads as one to OCR and is held (_hold_unread_cover)."""
+    ink = page_ink(image)
+    value = cover_payload(read_barcodes(image, thorough=ink.code_like))
+    return value, value is None and ink.blank
 
 
-def _ocr(image_path: Path, rt: runtime.Runtime) -> OcrResult:
+def _ocr(image_path: Path, dpi: int, rt: runtime.Runtime) -> OcrResult:
     try:
-        return ocr_page(image_path, image_path.with_suffix(""), languages=rt.languages, dpi=rt.limits.dpi,
+        return ocr_page(image_path, image_path.with_suffix(""), languages=rt.languages, dpi=dpi,
                         timeout=rt.tesseract_timeout)
     finally:
         image_path.unlink(missing_ok=True)
@@ -120,6 +123,19 @@ def _sheet_facts(payload) -> SheetFacts:
         d = s.get(Dossier, payload.dossier)
         sheet = s.get(CoverSheet, payload.serial)
         return SheetFacts(d.status if d else None, sheet.dossier if sheet else None, sheet.doc_type if sheet else None)
+
+
+def _hold_unread_cover(job: Job, segment: Segment) -> tuple[Segment | None, Segment | None]:
+    """A cover sheet whose barcode no pass read would make its pages part of the document before
+    it, filed under the wrong person. Its printed words still come through OCR: from such a page
+    on, the pages are held in the quarantine. (Pages assigned by hand are taken as assigned.)"""
+    if job.forced:
+        return segment, None
+    for n in segment.pages:
+        ocr = job.ocr[n]
+        if ocr.exception() is None and reads_like_cover(ocr.result().text):
+            return hold_from(segment, n)
+    return segment, None
 
 
 def forced_split(job: Job, roles: list[PageRole]) -> SplitResult:
@@ -269,14 +285,18 @@ def _process(job: Job, rt: runtime.Runtime) -> dict:
                 roles = read_pages(job, pool)
                 result = forced_split(job, roles) if job.forced else split(roles)
                 for segment in result.documents:
-                    try:
-                        archive_document(job, segment)
-                    except StepFailed as failure:
-                        # Never lose pages to a failed step: they wait in the quarantine instead.
-                        segment.reason_code = "processing-failed"
-                        segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
-                                          f"({failure.code}); assign them again from the quarantine")
-                        quarantine_pages(job, segment)
+                    segment, held = _hold_unread_cover(job, segment)
+                    if segment is not None:
+                        try:
+                            archive_document(job, segment)
+                        except StepFailed as failure:
+                            # Never lose pages to a failed step: they wait in the quarantine instead.
+                            segment.reason_code = "processing-failed"
+                            segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
+                                              f"({failure.code}); assign them again from the quarantine")
+                            quarantine_pages(job, segment)
+                    if held is not None:
+                        quarantine_pages(job, held)
                 for segment in result.quarantine:
                     quarantine_pages(job, segment)
                 if not result.documents and not result.quarantine:

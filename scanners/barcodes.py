@@ -220,7 +220,7 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _scan(image: Image.Image) -> tuple[list[str], str | None, list[tuple[str, float]]]:
+def _scan(image: Image.Image, thorough: bool = True) -> tuple[list[str], str | None, list[tuple[str, float]]]:
     """Run the ladder.
 
     Returns (values, name of the stage's pass(es) that found them or None, [(pass, seconds)]).
@@ -233,7 +233,7 @@ def _scan(image: Image.Image) -> tuple[list[str], str | None, list[tuple[str, fl
     page = _Page(image)
     timings: list[tuple[str, float]] = [("prepare", time.perf_counter() - t0)]
     done: set[tuple[int, int]] = set()
-    for stage in _LADDER:
+    for stage in _LADDER if thorough else _LADDER[:1]:
         found: list[str] = []
         found_by: list[str] = []
         for name, variant, decoder in stage:
@@ -256,14 +256,16 @@ def _scan(image: Image.Image) -> tuple[list[str], str | None, list[tuple[str, fl
     return [], None, timings
 
 
-def read_barcodes(image: Image.Image) -> list[str]:
+def read_barcodes(image: Image.Image, *, thorough: bool = True) -> list[str]:
     """All distinct barcode values on the page, in order of first appearance.
 
     Only QR, Code 39 and Code 128 are read; values are UTF-8 text. Works in any orientation and
     on greyscale, colour, 1-bit, alpha and 16-bit images. Returns ``[]`` when nothing is found.
-    See the module docstring for the retry ladder and what each pass costs.
+    See the module docstring for the retry ladder and what each pass costs. ``thorough=False``
+    runs the first stage only (~30 ms instead of ~0.2 s on a page without codes): for callers
+    that know the page holds no large code worth rescuing.
     """
-    values, found_by, timings = _scan(image)
+    values, found_by, timings = _scan(image, thorough)
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "barcodes %r by %s (%s)",

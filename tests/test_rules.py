@@ -9,9 +9,9 @@ from PIL import Image, ImageDraw
 
 from archive import audit, crypto, search
 from archive.catalog import make_engine, migrate, session_factory
-from classify.coversheet import PayloadError, make_payload, parse_payload, verify_payload
-from classify.pages import PageRole, SheetFacts, classify_cover, is_blank
-from classify.split import split
+from classify.coversheet import PayloadError, make_payload, parse_payload, reads_like_cover, verify_payload
+from classify.pages import PageRole, SheetFacts, classify_cover, is_blank, page_ink
+from classify.split import hold_from, split
 
 KEY = b"k" * 32
 
@@ -72,6 +72,23 @@ def test_split_rules():
     assert [(d.cover.dossier, d.pages) for d in r.documents] == [("D-2026-0001", [3, 5]), ("D-2026-0003", [8])]
     assert [(q.reason_code, q.pages) for q in r.quarantine] == [("no-cover", [1]), ("cover-signature", [9, 10])]
     assert r.empty_covers == [6] and r.blanks == 1
+
+
+def test_an_unread_cover_holds_its_pages_and_keeps_the_ones_before():
+    document = split([_cover(1), PageRole(2, "content"), PageRole(3, "content"), PageRole(4, "content")]).documents[0]
+    kept, held = hold_from(document, 3)
+    assert kept.pages == [2] and kept.cover == document.cover and kept.is_document
+    assert held.pages == [3, 4] and held.cover is None and held.reason_code == "unread-cover"
+    assert "page 3" in held.reason and "assign" in held.reason
+    kept, held = hold_from(document, 2)
+    assert kept is None and held.pages == [2, 3, 4]
+
+
+def test_cover_sheet_words_are_recognised_in_ocr_text():
+    assert reads_like_cover("VOORBLAD  SCAN\n\nLeg dit blad bovenop de documenten")
+    assert reads_like_cover("Blad nr. 12 · Dit blad wordt niet\ngearchiveerd.")
+    assert not reads_like_cover("Gesprek over het voorblad van het plan; scan volgt later.")
+    assert not reads_like_cover("")
 
 
 def test_split_of_only_blanks_gives_nothing():
@@ -148,6 +165,8 @@ def _blank_cases():
         "one word": (sm.text_page(["Akkoord"]), False),
         "one word by fax": (sm.fax(sm.text_page(["Akkoord"])), False),
         "one word at 200 dpi": (sm.resample_dpi(sm.text_page(["Akkoord"]), 300, 200), False),
+        "a line in pencil": (sm.office_quality(sm.text_page(["Gebeld met cliënt, afspraak verzet naar dinsdag."],
+                                                          ink=170)), False),
     }
 
 
@@ -155,3 +174,37 @@ def _blank_cases():
 def test_blank_backs_are_dropped_and_a_single_word_is_kept(case):
     image, blank = _blank_cases()[case]
     assert is_blank(image) is blank
+
+
+@functools.lru_cache(maxsize=1)
+def _ink_cases():
+    from pathlib import Path
+    import tempfile
+
+    from classify.coversheet import render_cover_pdf
+
+    from . import scanmaker as sm
+    from .test_scan_path import _scribbles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cover = sm.pdf_page_image(render_cover_pdf(Path(tmp) / "c.pdf", make_payload(KEY, "D-2026-0001", "cv", 1)))
+    lines = sm.dutch_lines(400, seed=3)
+    return {
+        "cover": (cover, True),
+        "cover, office scan": (sm.office_quality(cover, seed=1), True),
+        "cover, heavy noise": (sm.add_noise(cover, amount=0.3), True),
+        "cover, fax": (sm.fax(cover), True),
+        "cover, 200 dpi upside down": (sm.rotate(sm.resample_dpi(cover, 300, 200), 180), True),
+        "cover, faded toner": (cover.point(lambda v: 150 + v * 100 // 255), True),
+        "notes 8 pt": (sm.text_pages(lines, font_size_pt=8)[0], False),
+        "notes 11 pt serif, office scan": (sm.office_quality(sm.text_pages(lines, serif=True)[0]), False),
+        "notes 20 pt by fax": (sm.fax(sm.text_pages(lines, font_size_pt=20)[0]), False),
+        "handwriting": (_scribbles(1), False),
+    }
+
+
+@pytest.mark.parametrize("case", list(_ink_cases()))
+def test_only_pages_with_a_block_like_our_qr_get_the_slow_barcode_passes(case):
+    image, code_like = _ink_cases()[case]
+    ink = page_ink(image)
+    assert ink.code_like is code_like and not ink.blank

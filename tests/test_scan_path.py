@@ -221,3 +221,32 @@ def test_handwriting_is_flagged_not_failed(world):
     assert r["status"] == "archived" and r["documents"][0]["pages"] == 2
     listed = {d["id"]: d for d in a.ok("docs", world["d2"], user="anna")["documents"]}
     assert listed[r["documents"][0]["id"]]["low_text_pages"] == 1
+
+
+def test_a_cover_whose_barcode_is_lost_holds_the_pages_behind_it(world):
+    """A covered or torn QR must not let the pages behind it join the document before it (another
+    client's dossier): OCR still reads the sheet's printed words, and from that sheet on the pages
+    wait in the quarantine. A noisy cover that only the barcode reader's slow passes read is filed."""
+    from PIL import ImageDraw
+
+    from scanners.barcodes import read_barcodes
+
+    a, tmp = world["a"], world["tmp"]
+
+    def cover(dossier, name):
+        return sm.pdf_page_image(a.cover(dossier, "voortgangsrapportage", tmp / f"{name}.pdf"))
+
+    covered = cover(world["d3"], "covered-cover")
+    ImageDraw.Draw(covered).rectangle((680, 1075, 1800, 2200), fill=255)  # a sticky note over the 9 cm QR
+    noisy = sm.add_noise(cover(world["d1"], "noisy-cover"), amount=0.3, seed=9)
+    assert read_barcodes(covered) == []
+    assert read_barcodes(noisy, thorough=False) == [] and read_barcodes(noisy)
+
+    pages = [cover(world["d2"], "first-cover"), sm.text_page(world["text"][2]),
+             covered, sm.text_page(world["text"][3]), noisy, sm.text_page(world["text"][4])]
+    r = a.ok("scan", sm.write_pdf(tmp / "lost-code.pdf", pages), user="olaf")["results"][0]
+    assert r["status"] == "quarantined"
+    assert _docs(r) == [(world["d2"], "voortgangsrapportage", 1), (world["d1"], "voortgangsrapportage", 1)]
+    (item,) = [i for i in a.ok("quarantine", "list", user="olaf")["items"] if i["id"] in r["quarantine"]]
+    assert item["code"] == "unread-cover" and item["pages"] == 2 and "page 3" in item["reason"]
+    assert not [d for d in a.ok("docs", world["d3"], user="bert")["documents"] if d["type"] == "voortgangsrapportage"]
