@@ -75,9 +75,10 @@ def install() -> None:
         setattr(ps, name, timed(f"task:{name}", task))
     # Steps inside read_pages (main thread) and in the OCR pool.
     _patch(ps, "normalise_to_pdf", "normalise")
-    _patch(pages, "render_page", "render")
+    _patch(pages, "render", "render")  # decode of the scanner's image, or poppler
+    _patch(pages, "render_page", "render-poppler")
     _patch(ps, "read_barcodes", "barcodes")
-    _patch(ps, "is_blank", "blank-check")
+    _patch(ps, "page_ink", "page-ink")
     _patch(ps, "classify_cover", "classify-cover")
     _patch(ps, "ocr_page", "tesseract")
     _patch(ps, "open_job", "open-job")
@@ -94,13 +95,17 @@ def install() -> None:
 
     Image.Image.save = save
 
-    class TimedPool(ps.ThreadPoolExecutor):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows import runtime
+
+    class TimedPool(ThreadPoolExecutor):
         def submit(self, fn, *args, **kwargs):
             future = super().submit(fn, *args, **kwargs)
             future.result = timed("ocr-wait", future.result)
             return future
 
-    ps.ThreadPoolExecutor = TimedPool
+    runtime.ThreadPoolExecutor = TimedPool  # the OCR pool the runtime makes
     # archive_document internals.
     for attr, name in (("open_source", "pdf-open"), ("subset", "pdf-subset"), ("text_layer_graft", "graft"),
                        ("encrypt_to", "encrypt-write"), ("page_count", "verify-reopen"),

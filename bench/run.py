@@ -324,6 +324,9 @@ def run_dossier(name: str, archive: corpus.Archive, manifest: dict, p: corpus.Pl
         cmd = [PY, str(ROOT / "bench" / "profile_scan.py"), "scan", *files, "--json"]
         env["BENCH_TIMELINE"] = str(work / f"{name}.timeline.json")
         env["BENCH_PYINSTRUMENT"] = str(work / f"{name}.pyinstrument.txt")
+        # The breakdown follows one flow at a time on the main thread: files one after another
+        # here, where the measured runs overlap them (watch_concurrency).
+        env["DOSSIER_WATCH_CONCURRENCY"] = "1"
     else:
         cmd = [str(BIN / "dossier"), "scan", *files, "--json"]
     m = run_measured(name, [cmd], env, work, jobs, server)
@@ -472,12 +475,12 @@ def analyse_timeline(tl: dict, wrapper_wall: float, p: corpus.Plan, jobs: int) -
         _total(flow_bodies) - sum(v["task_s"] for v in task_over.values()))
     read = _spans(ev, "fn:read_pages", main)
     steps_read = {}
-    for step in ("render", "barcodes", "blank-check", "classify-cover", "save-pgm"):
+    for step in ("render", "barcodes", "page-ink", "classify-cover", "save-pgm"):
         steps_read[step] = _total(_inside(_spans(ev, step, main), read))
     steps_read["other (waiting for read-ahead threads, PIL close, PageRole)"] = _total(read) - sum(steps_read.values())
     # Since 77a3411 pages are rendered and inspected on "reader" threads: their time, all threads.
     readers = {}
-    for step in ("render", "barcodes", "blank-check"):
+    for step in ("render", "render-poppler", "barcodes", "page-ink"):
         off_main = [(s, e) for n, t, s, e in ev if n == step and t != main]
         if off_main:
             readers[step] = _total(off_main)
@@ -504,14 +507,10 @@ def analyse_timeline(tl: dict, wrapper_wall: float, p: corpus.Plan, jobs: int) -
     kinds = [[pg.kind for pg in p.page_list(f)] for f in p.files]
     per_kind: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (s0, e0), page_kinds in zip(read, kinds):
-        for step in ("render", "barcodes", "blank-check"):
+        for step in ("render", "barcodes", "page-ink"):
             # any thread; started inside this read_pages, in page order (reader threads take pages FIFO)
             spans = sorted(x for x in _spans(ev, step) if s0 <= x[0] <= e0)
-            if step == "blank-check":  # only pages without a cover payload are blank-checked
-                ks = [k for k in page_kinds if k != "cover"]
-            else:
-                ks = page_kinds
-            for k, (s, e) in zip(ks, spans):
+            for k, (s, e) in zip(page_kinds, spans):
                 per_kind[step][k].append(e - s)
     out["per_page_ms_by_kind"] = {step: {k: round(1000 * sum(v) / len(v), 1) for k, v in by.items()}
                                   for step, by in per_kind.items()}
@@ -615,7 +614,7 @@ def print_report(res: dict) -> None:
         con.print("  ".join(f"{k} = {v:.3f}" for k, v in mem["ratios"].items()))
     prof = res.get("profile")
     if prof:
-        t = Table(title=f"Where the full path's wall time goes (profiled run, {prof['wall_s']} s, "
+        t = Table(title=f"Where the full path's wall time goes (profiled run, files one after another, {prof['wall_s']} s, "
                         f"{prof['pages']} pages; main thread unless noted)")
         t.add_column("step")
         t.add_column("s", justify="right")

@@ -5,6 +5,8 @@ Claiming happens here, before Prefect: the flow only ever sees the opaque scan i
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,31 +23,57 @@ def _run_flow(scan_id: str, **assign) -> None:
     process_scan(scan_id=scan_id, **assign)
 
 
-def claim_and_process(ctx, source: Path, actor: str, role: str | None, *, move: bool) -> dict:
-    vault, work = ctx.vault, ctx.settings.work_dir
+class Claims:
+    """The claims of one call's files: made one at a time, remembering the scans in hand, so two
+    copies of the same file processed side by side are filed once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_hand: set[str] = set()
+
+
+def claim_and_process(ctx, source: Path, actor: str, role: str | None, *, move: bool,
+                      claims: Claims | None = None, started=None) -> dict:
+    """Claim `source` (a duplicate is reported, not filed again), run the flow, report the outcome.
+    `started(scan_id)` is told the scan id before the flow runs."""
+    claims = claims or Claims()
+    with claims.lock:
+        claimed = _claim(ctx, source, actor, role, claims.in_hand)
+        if isinstance(claimed, str):
+            claims.in_hand.add(claimed)
+    if isinstance(claimed, dict):  # a duplicate
+        if move:  # the same bytes are already in the archive, the quarantine or in hand
+            source.unlink(missing_ok=True)
+        return claimed
+    if started:
+        started(claimed)
+    _run_flow(claimed)
+    if move:
+        # The archived copy was verified and the catalog committed inside the flow.
+        source.unlink(missing_ok=True)
+    return outcome(ctx, claimed, str(source))
+
+
+def _claim(ctx, source: Path, actor: str, role: str | None, in_hand: set[str]) -> str | dict:
+    """The new scan's id, with the file copied into its work folder; or the report of a duplicate."""
+    vault = ctx.vault
     sha = sha256_file(source)
     with vault.sessions() as session:
-        earlier = vault.previous_scan(session, sha)
-        if earlier is not None:
+        earlier = vault.previous_scan(session, sha) or (in_hand and session.execute(
+            select(Scan).where(Scan.sha256 == sha, Scan.id.in_(in_hand))).scalars().first())
+        if earlier:
             audit.record(session, actor=actor, role=role, action="scan.duplicate", outcome="duplicate",
                          detail=f"same as scan {earlier.id}")
             session.commit()
-            result = outcome(ctx, earlier.id, str(source))
-            if move:  # the same bytes are already in the archive or the quarantine
-                source.unlink(missing_ok=True)
-            return {**result, "status": "duplicate",
+            return {**outcome(ctx, earlier.id, str(source)), "status": "duplicate",
                     "reason": f"the same file was {earlier.status} on {earlier.received_at:%Y-%m-%d %H:%M} "
                               f"(scan {earlier.id[:8]}); it was not filed again"}
         scan = vault.register_scan(session, sha, actor, source.name)
         audit.record(session, actor=actor, role=role, action="scan.receive", detail=f"scan {scan.id}")
         session.commit()
         scan_id = scan.id
-    intake.place_copy(source, work, scan_id)
-    _run_flow(scan_id)
-    if move:
-        # The archived copy was verified and the catalog committed inside the flow.
-        source.unlink(missing_ok=True)
-    return outcome(ctx, scan_id, str(source))
+    intake.place_copy(source, ctx.settings.work_dir, scan_id)
+    return scan_id
 
 
 def outcome(ctx, scan_id: str, source: str) -> dict:
@@ -80,18 +108,37 @@ def _process_all(ctx, files: list[Path], actor: str, progress: bool, move: bool)
 
     with ctx.vault.sessions() as session:
         role = ctx.vault.user(session, actor).role
-    results = []
+    # Files are processed a few at a time (watch_concurrency), sharing one pool of ocr_jobs
+    # tesseract processes: while one file's last pages are in OCR and its documents are being
+    # encrypted, the next file is already being read, so no core waits at file boundaries.
+    claims = Claims()
+    bars: dict[str, object] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
                   console=Console(stderr=True), disable=not progress, transient=True) as bar:
-        for n, f in enumerate(files, start=1):
+
+        def one(n: int, f: Path) -> dict:
             task = bar.add_task(f"{f.name} ({n} of {len(files)})", total=None)
-            runtime.current().on_page = lambda done, total: bar.update(task, completed=done, total=total)
             try:
-                results.append(claim_and_process(ctx, f, actor, role, move=move))
+                return claim_and_process(ctx, f, actor, role, move=move, claims=claims,
+                                         started=lambda scan_id: bars.__setitem__(scan_id, task))
             finally:
-                runtime.current().on_page = None
                 bar.remove_task(task)
-    return results
+
+        runtime.current().on_page = lambda scan_id, done, total: (
+            bar.update(bars[scan_id], completed=done, total=total) if scan_id in bars else None)
+        at_once = min(len(files), max(1, ctx.settings.watch_concurrency))
+        try:
+            if at_once <= 1:
+                return [one(n, f) for n, f in enumerate(files, start=1)]
+            scans = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="scan")
+            try:
+                running = [scans.submit(one, n, f) for n, f in enumerate(files, start=1)]
+                wait(running)
+            finally:  # on Ctrl-C: files not started stay where they are; the ones in hand finish
+                scans.shutdown(wait=True, cancel_futures=True)
+        finally:
+            runtime.current().on_page = None
+    return [r.result() for r in running]  # in the order given; the first failure is raised
 
 
 def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]:

@@ -6,7 +6,7 @@ the rest, finish. Parameters are ids; the flow returns counts only; nothing is p
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def read_pages(job: Job, pool: ThreadPoolExecutor) -> list[PageRole]:
         image.close()
         roles.append(role)
         if rt.on_page:
-            rt.on_page(n, job.pages)
+            rt.on_page(job.scan_id, n, job.pages)
     get_run_logger().info("scan %s: %d pages read, %d sent to OCR", job.scan_id, len(roles), len(job.ocr))
     return roles
 
@@ -279,31 +279,32 @@ def _process(job: Job, rt: runtime.Runtime) -> dict:
     prepare_source(job)
     if job.problem is not None:
         quarantine_file(job, job.problem.code, str(job.problem))
-    else:
-        with ThreadPoolExecutor(max_workers=rt.ocr_jobs, thread_name_prefix="ocr") as pool:
-            try:
-                roles = read_pages(job, pool)
-                result = forced_split(job, roles) if job.forced else split(roles)
-                for segment in result.documents:
-                    segment, held = _hold_unread_cover(job, segment)
-                    if segment is not None:
-                        try:
-                            archive_document(job, segment)
-                        except StepFailed as failure:
-                            # Never lose pages to a failed step: they wait in the quarantine instead.
-                            segment.reason_code = "processing-failed"
-                            segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
-                                              f"({failure.code}); assign them again from the quarantine")
-                            quarantine_pages(job, segment)
-                    if held is not None:
-                        quarantine_pages(job, held)
-                for segment in result.quarantine:
+        return finish_scan(job)
+    try:
+        roles = read_pages(job, rt.ocr_pool())
+        result = forced_split(job, roles) if job.forced else split(roles)
+        for segment in result.documents:
+            segment, held = _hold_unread_cover(job, segment)
+            if segment is not None:
+                try:
+                    archive_document(job, segment)
+                except StepFailed as failure:
+                    # Never lose pages to a failed step: they wait in the quarantine instead.
+                    segment.reason_code = "processing-failed"
+                    segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
+                                      f"({failure.code}); assign them again from the quarantine")
                     quarantine_pages(job, segment)
-                if not result.documents and not result.quarantine:
-                    quarantine_file(job, "no-content", "the scan holds no pages to file (only blank pages or cover "
-                                                       "sheets); check the scanner settings and scan again")
-            finally:
-                for f in job.ocr.values():
-                    f.cancel()
-                intake.scrub(rt.work_dir, job.scan_id)  # page images must not outlive the run, even a failed one
+            if held is not None:
+                quarantine_pages(job, held)
+        for segment in result.quarantine:
+            quarantine_pages(job, segment)
+        if not result.documents and not result.quarantine:
+            quarantine_file(job, "no-content", "the scan holds no pages to file (only blank pages or cover "
+                                               "sheets); check the scanner settings and scan again")
+    finally:
+        # The OCR pool is shared with other scans: stop this scan's pages, let running ones end.
+        for f in job.ocr.values():
+            f.cancel()
+        wait(job.ocr.values())
+        intake.scrub(rt.work_dir, job.scan_id)  # page images must not outlive the run, even a failed one
     return finish_scan(job)

@@ -5,7 +5,9 @@ and their parameters stay ids.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,8 +26,18 @@ class Runtime:
     low_confidence: float = 60.0
     tesseract_timeout: int = 300
     deployment: str = "process-scan"
-    # Told (pages read, pages in scan) after each page; the CLI shows it as a progress bar.
-    on_page: Callable[[int, int], None] | None = None
+    # Told (scan id, pages read, pages in scan) after each page; the CLI shows it as progress bars.
+    on_page: Callable[[str, int, int], None] | None = None
+    _ocr_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _ocr_pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def ocr_pool(self) -> ThreadPoolExecutor:
+        """One pool of `ocr_jobs` tesseract slots for every scan this process runs, so scans
+        processed side by side never run more tesseracts than there are slots."""
+        with self._ocr_pool_lock:
+            if self._ocr_pool is None:
+                self._ocr_pool = ThreadPoolExecutor(max_workers=self.ocr_jobs, thread_name_prefix="ocr")
+            return self._ocr_pool
 
 
 _factory: Callable[[], Runtime] | None = None

@@ -51,10 +51,11 @@ stress pages; timings are the minimum of 7 runs on dense text pages):
   page and, with zxing-cpp in the ladder, it rescued nothing. Otsu instead of a fixed threshold:
   see above.
 
-* Cost of a plain text page (every pass runs, nothing found): 0.17-0.24 s at 300 dpi A4, inside
-  the ~0.3 s budget (rasterising the page costs another ~0.1 s). So there is no "does this page
-  look like it has a barcode" pre-filter: it could save at most ~0.2 s per page, small next to
-  OCR, and each false negative would lose a cover sheet.
+* Cost of a plain text page (every pass runs, nothing found): 0.17-0.24 s at 300 dpi A4, against
+  0.02-0.04 s for the first stage alone. The reader itself never skips stages; a caller that knows
+  a page holds no large code asks for the first stage only (``thorough=False``). The scan
+  pipeline does that for pages without a QR-like block of ink (classify.pages.page_ink) and
+  catches a cover missed anyway by its printed words (flows/process_scan.py).
 * Stopping at the first stage that finds something means a much smaller second code on a page
   whose big code was read in stage 1 can be missed. For cover sheets that is the intended trade;
   codes of similar size are read together (both tags of split-by-tag-multiple-per-page.pdf p1

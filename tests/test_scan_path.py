@@ -250,3 +250,15 @@ def test_a_cover_whose_barcode_is_lost_holds_the_pages_behind_it(world):
     (item,) = [i for i in a.ok("quarantine", "list", user="olaf")["items"] if i["id"] in r["quarantine"]]
     assert item["code"] == "unread-cover" and item["pages"] == 2 and "page 3" in item["reason"]
     assert not [d for d in a.ok("docs", world["d3"], user="bert")["documents"] if d["type"] == "voortgangsrapportage"]
+
+
+def test_the_same_file_twice_in_one_call_is_filed_once(world):
+    """Files of one call are processed side by side; their claims still happen one at a time."""
+    a, tmp = world["a"], world["tmp"]
+    cover = sm.pdf_page_image(a.cover(world["d2"], "cv", tmp / "twice-cover.pdf"))
+    batch = sm.write_pdf(tmp / "twice.pdf", [cover, sm.text_page(world["text"][5])])
+    copy = tmp / "twice-copy.pdf"
+    copy.write_bytes(batch.read_bytes())
+    first, second = a.ok("scan", batch, copy, user="olaf")["results"]
+    assert first["status"] == "archived" and _docs(first) == [(world["d2"], "cv", 1)]
+    assert second["status"] == "duplicate" and second["scan"] == first["scan"], (first, second)
