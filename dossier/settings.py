@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     languages: str = "nld+eng"
     dpi: int = 300
     ocr_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    # Finer page images are OCRed at this resolution, doubtful pages again at their own (see
+    # scanners/ocr.py for the measurements); 0 reads every page at its own resolution.
+    ocr_dpi: int = 200
     # A page beyond this is refused (decompression bombs, posters): A4 at 600 dpi is ~35 Mpx.
     max_page_megapixels: float = 60.0
     # Pages with fewer recognised words, or a lower mean confidence, are flagged (likely handwriting).
@@ -62,6 +65,13 @@ class Settings(BaseSettings):
     def _dpi_range(cls, v: int) -> int:
         if not 100 <= v <= 600:
             raise ValueError("dpi must be between 100 and 600")
+        return v
+
+    @field_validator("ocr_dpi")
+    @classmethod
+    def _ocr_dpi_range(cls, v: int) -> int:
+        if v != 0 and not 150 <= v <= 600:
+            raise ValueError("ocr_dpi must be 0 or between 150 and 600")
         return v
 
     @field_validator("retention_period")

@@ -37,6 +37,7 @@ def build_runtime(settings: Settings):
         limits=Limits(dpi=settings.dpi, max_megapixels=settings.max_page_megapixels),
         languages=settings.languages,
         ocr_jobs=settings.ocr_jobs,
+        ocr_dpi=settings.ocr_dpi,
         low_text_words=settings.low_text_words,
         low_confidence=settings.low_confidence,
         tesseract_timeout=settings.tesseract_timeout,

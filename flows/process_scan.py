@@ -22,7 +22,7 @@ from classify.pages import PageRole, SheetFacts, classify_cover, cover_payload, 
 from classify.split import Segment, SplitResult, hold_from, split
 from scanners import intake
 from scanners.barcodes import read_barcodes
-from scanners.ocr import OcrResult, ocr_page
+from scanners.ocr import OcrResult, ocr_page_at
 from scanners.pages import SourceProblem, normalise_to_pdf, read_ahead, sniff
 
 from . import runtime
@@ -109,8 +109,8 @@ def _inspect(image) -> tuple[str | None, bool]:
 
 def _ocr(image_path: Path, dpi: int, rt: runtime.Runtime) -> OcrResult:
     try:
-        return ocr_page(image_path, image_path.with_suffix(""), languages=rt.languages, dpi=dpi,
-                        timeout=rt.tesseract_timeout)
+        return ocr_page_at(image_path, image_path.with_suffix(""), image_dpi=dpi, ocr_dpi=rt.ocr_dpi,
+                           languages=rt.languages, timeout=rt.tesseract_timeout, handwriting_below=rt.low_confidence)
     finally:
         image_path.unlink(missing_ok=True)
 

@@ -22,6 +22,7 @@ class Runtime:
     limits: Limits
     languages: str = "nld+eng"
     ocr_jobs: int = 2
+    ocr_dpi: int = 200  # finer page images are read at this resolution (0: at their own)
     low_text_words: int = 5
     low_confidence: float = 60.0
     tesseract_timeout: int = 300
