@@ -52,6 +52,7 @@ def install() -> None:
     import dossier.deployments  # noqa: F401  (wiring + the flow module)
     import dossier.scanning as scanning
     import flows.process_scan as ps
+    import scanners.ocr as ocr
     import scanners.pages as pages
     from archive import audit, crypto, search
     from archive import pdf as apdf
@@ -80,7 +81,7 @@ def install() -> None:
     _patch(ps, "read_barcodes", "barcodes")
     _patch(ps, "page_ink", "page-ink")
     _patch(ps, "classify_cover", "classify-cover")
-    _patch(ps, "ocr_page", "tesseract")
+    _patch(ocr, "ocr_page", "tesseract")  # every tesseract run, re-reads at full resolution included
     _patch(ps, "open_job", "open-job")
     original_save = Image.Image.save
 
