@@ -114,6 +114,7 @@ def scan_image(page: pikepdf.Page):
         if abs(dpi_x - dpi_y) > 0.02 * dpi_x:
             return None  # non-square pixels (fax "normal" mode): the renderer evens them out
         pixels = image.as_pil_image()
+        pixels.load()  # decode now, inside this try: a damaged stream is left to the renderer
         grey = pixels if pixels.mode == "L" else pixels.convert("L")
         if rotate:  # /Rotate turns the page clockwise
             grey = grey.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,

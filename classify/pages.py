@@ -17,6 +17,7 @@ from .coversheet import CoverPayload, PayloadError, looks_like_ours, parse_paylo
 # 30-140 ms for the same answers.
 BLANK_INK_FRACTION = 0.0002
 _INK_BELOW_PAPER = 60
+_LIGHT_PAPER = 150
 _EDGE = 0.04  # scanner shadows along the edges are not ink
 #
 # Code-like: somewhere on the page a 2.5 cm square is more than a third dark, as inside our 9 cm
@@ -42,9 +43,11 @@ def page_ink(image: Image.Image) -> PageInk:
     w, h = page.size
     page = page.crop((int(w * _EDGE), int(h * _EDGE), int(w * (1 - _EDGE)), int(h * (1 - _EDGE))))
     histogram = page.histogram()
-    ink = sum(histogram[:max(0, _median(histogram) - _INK_BELOW_PAPER)])
+    paper = _median(histogram)
+    ink = sum(histogram[:max(0, paper - _INK_BELOW_PAPER)])
     side = round(min(w, h) * CODE_BLOCK_CM / 21)
-    return PageInk(blank=ink < BLANK_INK_FRACTION * page.width * page.height,
+    # A page that is mostly dark (a photo, a dark form, an open scanner lid) is not blank paper.
+    return PageInk(blank=paper >= _LIGHT_PAPER and ink < BLANK_INK_FRACTION * page.width * page.height,
                    code_like=_densest_block(page, side) >= CODE_BLOCK_DARK_SHARE)
 
 

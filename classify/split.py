@@ -17,6 +17,7 @@ NO_COVER = ("no-cover", "no cover sheet before these pages; put a cover sheet fr
 
 
 UNREAD_COVER = "unread-cover"
+UNREAD_PAGE = "processing-failed"
 
 
 @dataclass
@@ -75,13 +76,29 @@ def split(roles: list[PageRole]) -> SplitResult:
     return SplitResult(documents, quarantine, empty_covers, blanks)
 
 
-def hold_from(segment: Segment, page: int) -> tuple[Segment | None, Segment]:
-    """A page inside a document that reads like a cover sheet is one whose barcode could not be
-    read: the pages before it stay in the document; it and the pages after it, which belong to an
-    unknown dossier, go to the quarantine."""
-    i = segment.pages.index(page)
-    kept = Segment(pages=segment.pages[:i], cover=segment.cover) if i else None
-    return kept, Segment(pages=segment.pages[i:], reason_code=UNREAD_COVER,
-                         reason=f"page {page} looks like a cover sheet, but its barcode could not be read, so the pages "
-                                "from it on were not filed; print a new cover sheet with `dossier cover` and scan them "
-                                "again, or assign them with `dossier quarantine assign`")
+def hold_at(segment: Segment, marks: dict[int, str]) -> tuple[Segment | None, list[Segment]]:
+    """Cut a document at pages that make the rest uncertain. `marks` maps such pages to
+    UNREAD_COVER (the page reads like a cover sheet whose barcode could not be read: the pages
+    behind it belong to another document, perhaps another client's) or UNREAD_PAGE (OCR could not
+    read the page, so it could be such a sheet). The pages before the first mark stay in the
+    document; from each mark on, the pages go to the quarantine, one item per mark."""
+    kept: list[int] = []
+    held: list[Segment] = []
+    for n in segment.pages:
+        if n in marks:
+            held.append(Segment(pages=[n], reason_code=marks[n]))
+        elif held:
+            held[-1].pages.append(n)
+        else:
+            kept.append(n)
+    for h in held:
+        first, last = h.pages[0], h.pages[-1]
+        span = f"page {first}" if first == last else f"pages {first}-{last}"
+        if h.reason_code == UNREAD_COVER:
+            h.reason = (f"page {first} looks like a cover sheet, but its barcode could not be read, so {span} "
+                        "were not filed; print a new cover sheet with `dossier cover` and scan them again, or "
+                        "assign them with `dossier quarantine assign`")
+        else:
+            h.reason = (f"page {first} could not be read by OCR, so {span} were not filed (it could be a cover "
+                        "sheet); check the pages and assign them with `dossier quarantine assign`")
+    return (Segment(pages=kept, cover=segment.cover) if kept else None), held

@@ -130,6 +130,7 @@ def _process_all(ctx, files: list[Path], actor: str, progress: bool, move: bool)
         try:
             if at_once <= 1:
                 return [one(n, f) for n, f in enumerate(files, start=1)]
+            _prefect_ready()
             scans = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="scan")
             try:
                 running = [scans.submit(one, n, f) for n, f in enumerate(files, start=1)]
@@ -139,6 +140,16 @@ def _process_all(ctx, files: list[Path], actor: str, progress: bool, move: bool)
         finally:
             runtime.current().on_page = None
     return [r.result() for r in running]  # in the order given; the first failure is raised
+
+
+def _prefect_ready() -> None:
+    """Without PREFECT_API_URL, Prefect starts a temporary server on first use. Start it here, on
+    the main thread, before flows run side by side on worker threads: started from a worker it
+    outlives the command, and two workers starting it at once fail (measured, Prefect 3.9)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
 
 
 def scan_files(ctx, files: list[Path], actor: str, progress: bool) -> list[dict]:

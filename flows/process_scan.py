@@ -19,7 +19,7 @@ from archive.catalog import Document, QuarantineItem, Scan, User, utcnow
 from archive.vault import PageRecord
 from classify.coversheet import reads_like_cover
 from classify.pages import PageRole, SheetFacts, classify_cover, cover_payload, page_ink
-from classify.split import Segment, SplitResult, hold_from, split
+from classify.split import UNREAD_COVER, UNREAD_PAGE, Segment, SplitResult, hold_at, split
 from scanners import intake
 from scanners.barcodes import read_barcodes
 from scanners.ocr import OcrResult, ocr_page_at
@@ -125,17 +125,18 @@ def _sheet_facts(payload) -> SheetFacts:
         return SheetFacts(d.status if d else None, sheet.dossier if sheet else None, sheet.doc_type if sheet else None)
 
 
-def _hold_unread_cover(job: Job, segment: Segment) -> tuple[Segment | None, Segment | None]:
-    """A cover sheet whose barcode no pass read would make its pages part of the document before
-    it, filed under the wrong person. Its printed words still come through OCR: from such a page
-    on, the pages are held in the quarantine. (Pages assigned by hand are taken as assigned.)"""
-    if job.forced:
-        return segment, None
+def _uncertain_pages(job: Job, segment: Segment) -> dict[int, str]:
+    """Pages of a document that make the rest of it uncertain (see classify.split.hold_at): a
+    cover sheet whose barcode no pass read still has its printed words read by OCR; a page OCR
+    could not read might be such a sheet. Waits for the document's OCR."""
+    marks = {}
     for n in segment.pages:
         ocr = job.ocr[n]
-        if ocr.exception() is None and reads_like_cover(ocr.result().text):
-            return hold_from(segment, n)
-    return segment, None
+        if ocr.exception() is not None:
+            marks[n] = UNREAD_PAGE
+        elif reads_like_cover(ocr.result().text):
+            marks[n] = UNREAD_COVER
+    return marks
 
 
 def forced_split(job: Job, roles: list[PageRole]) -> SplitResult:
@@ -284,18 +285,25 @@ def _process(job: Job, rt: runtime.Runtime) -> dict:
         roles = read_pages(job, rt.ocr_pool())
         result = forced_split(job, roles) if job.forced else split(roles)
         for segment in result.documents:
-            segment, held = _hold_unread_cover(job, segment)
-            if segment is not None:
+            marks = _uncertain_pages(job, segment)
+            if job.forced:  # assigned by hand: cover sheets are dropped, as when their barcode is read
+                segment.pages = [n for n in segment.pages if marks.get(n) != UNREAD_COVER]
+                kept, held = (segment if segment.pages else None), []
+            else:
+                kept, held = hold_at(segment, marks)
+            # The held pages first: if this run dies in between, a resumed run that cuts
+            # differently (an OCR timeout this time, none the next) still finds them in the quarantine.
+            for segment_held in held:
+                quarantine_pages(job, segment_held)
+            if kept is not None:
                 try:
-                    archive_document(job, segment)
+                    archive_document(job, kept)
                 except StepFailed as failure:
                     # Never lose pages to a failed step: they wait in the quarantine instead.
-                    segment.reason_code = "processing-failed"
-                    segment.reason = (f"pages {segment.pages[0]}-{segment.pages[-1]} could not be archived "
-                                      f"({failure.code}); assign them again from the quarantine")
-                    quarantine_pages(job, segment)
-            if held is not None:
-                quarantine_pages(job, held)
+                    kept.reason_code = "processing-failed"
+                    kept.reason = (f"pages {kept.pages[0]}-{kept.pages[-1]} could not be archived "
+                                   f"({failure.code}); assign them again from the quarantine")
+                    quarantine_pages(job, kept)
         for segment in result.quarantine:
             quarantine_pages(job, segment)
         if not result.documents and not result.quarantine:

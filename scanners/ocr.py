@@ -73,8 +73,11 @@ def ocr_page_at(image_path: Path, out_base: Path, *, image_dpi: int, ocr_dpi: in
         reduced.unlink(missing_ok=True)
     if not handwriting_below <= quick.confidence < RECHECK_BELOW:
         return quick
-    full = ocr_page(image_path, out_base.with_name(out_base.name + "-full"), languages=languages, dpi=image_dpi,
-                    timeout=timeout)
+    try:
+        full = ocr_page(image_path, out_base.with_name(out_base.name + "-full"), languages=languages, dpi=image_dpi,
+                        timeout=timeout)
+    except OcrFailed:
+        return quick  # the quick reading stands
     return full if full.confidence > quick.confidence else quick
 
 

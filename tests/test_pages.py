@@ -128,3 +128,13 @@ def test_pages_with_more_than_an_image_are_rendered(tmp_path):
     c.showPage()
     c.save()
     _same_as_poppler(letter, direct=False, tolerance=0.01)
+
+
+def test_a_damaged_image_stream_is_left_to_the_renderer(tmp_path):
+    path = sm.write_pdf(tmp_path / "scan.pdf", [sm.office_quality(_text(seed=9))], jpeg_quality=70)
+    with pikepdf.open(path, allow_overwriting_input=True) as doc:
+        (image,) = doc.pages[0].resources["/XObject"].values()
+        raw = image.read_raw_bytes()
+        image.write(raw[: len(raw) // 2], filter=pikepdf.Name.DCTDecode)  # cut off, as a failed transfer does
+        doc.save(path)
+    _same_as_poppler(path, direct=False, tolerance=0.01)

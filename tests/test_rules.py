@@ -11,7 +11,7 @@ from archive import audit, crypto, search
 from archive.catalog import make_engine, migrate, session_factory
 from classify.coversheet import PayloadError, make_payload, parse_payload, reads_like_cover, verify_payload
 from classify.pages import PageRole, SheetFacts, classify_cover, is_blank, page_ink
-from classify.split import hold_from, split
+from classify.split import hold_at, split
 
 KEY = b"k" * 32
 
@@ -74,14 +74,18 @@ def test_split_rules():
     assert r.empty_covers == [6] and r.blanks == 1
 
 
-def test_an_unread_cover_holds_its_pages_and_keeps_the_ones_before():
-    document = split([_cover(1), PageRole(2, "content"), PageRole(3, "content"), PageRole(4, "content")]).documents[0]
-    kept, held = hold_from(document, 3)
+def test_uncertain_pages_hold_the_rest_and_keep_the_ones_before():
+    document = split([_cover(1)] + [PageRole(n, "content") for n in range(2, 8)]).documents[0]
+    kept, held = hold_at(document, {3: "unread-cover", 5: "processing-failed", 7: "unread-cover"})
     assert kept.pages == [2] and kept.cover == document.cover and kept.is_document
-    assert held.pages == [3, 4] and held.cover is None and held.reason_code == "unread-cover"
-    assert "page 3" in held.reason and "assign" in held.reason
-    kept, held = hold_from(document, 2)
-    assert kept is None and held.pages == [2, 3, 4]
+    assert [(h.pages, h.reason_code, h.cover) for h in held] == [
+        ([3, 4], "unread-cover", None), ([5, 6], "processing-failed", None), ([7], "unread-cover", None)]
+    assert "page 3 looks like a cover sheet" in held[0].reason and "pages 3-4" in held[0].reason
+    assert "page 5 could not be read" in held[1].reason and "assign" in held[1].reason
+    kept, held = hold_at(document, {2: "unread-cover"})
+    assert kept is None and held[0].pages == [2, 3, 4, 5, 6, 7]
+    kept, held = hold_at(document, {})
+    assert kept.pages == document.pages and held == []
 
 
 def test_cover_sheet_words_are_recognised_in_ocr_text():
@@ -165,6 +169,8 @@ def _blank_cases():
         "one word": (sm.text_page(["Akkoord"]), False),
         "one word by fax": (sm.fax(sm.text_page(["Akkoord"])), False),
         "one word at 200 dpi": (sm.resample_dpi(sm.text_page(["Akkoord"]), 300, 200), False),
+        "a dark photo": (Image.new("L", (2480, 3508), 40), False),
+        "a grey form": (Image.new("L", (2480, 3508), 120), False),
         "a line in pencil": (sm.office_quality(sm.text_page(["Gebeld met cliënt, afspraak verzet naar dinsdag."],
                                                           ink=170)), False),
     }

@@ -270,3 +270,32 @@ def test_embedded_default_starts_and_stops_its_own_server(tmp_path):
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
     assert not a.ok("status")["watcher"]["running"]
+
+
+def _prefect_servers_of(home: Path) -> list[int]:
+    """Pids of Prefect servers started for this data home (Prefect's home lies under it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"prefect.server.api.server:create_app" in cmd and str(home).encode() in env:
+            found.append(int(proc.name))
+    return found
+
+
+def test_scan_without_a_server_runs_files_side_by_side_on_a_temporary_one(tmp_path):
+    """No PREFECT_API_URL: `dossier scan` of several files starts one temporary server, files them
+    all, and leaves no server behind."""
+    from . import scanmaker as sm
+
+    a = make_archive(tmp_path / "home", None)
+    d = a.new_dossier()
+    cover = sm.pdf_page_image(a.cover(d, "cv", tmp_path / "cover.pdf"))
+    files = [sm.write_pdf(tmp_path / f"f{i}.pdf", [cover, sm.text_page(sm.dutch_lines(30, seed=i))]) for i in range(3)]
+    results = a.ok("scan", *files, user="olaf", timeout=300)["results"]
+    assert [r["status"] for r in results] == ["archived"] * 3
+    assert [d_["pages"] for r in results for d_ in r["documents"]] == [1, 1, 1]
+    wait_for(lambda: not _prefect_servers_of(a.home), 20, "the temporary server to stop")
