@@ -36,7 +36,7 @@ class PageInk:
 
 
 def page_ink(image: Image.Image) -> PageInk:
-    page = image.convert("L")
+    page = image if image.mode == "L" else image.convert("L")  # pages come in grey: no per-page copy
     factor = max(1, round(min(page.size) / 620))
     if factor > 1:
         page = page.reduce(factor)
