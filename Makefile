@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := tesseract-ocr tesseract-ocr-nld tesseract-ocr-eng libzbar0 poppler-utils qpdf fonts-dejavu-core
+DEB_PACKAGES := tesseract-ocr tesseract-ocr-nld tesseract-ocr-eng libzbar0 poppler-utils qpdf fonts-dejavu-core postgresql dovecot-imapd chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages run test bench clean
+.PHONY: setup system-packages run test lint bench bench-web clean
 
 setup: system-packages $(STAMP)
 
@@ -31,7 +31,13 @@ run: setup
 	$(BIN)/dossier init
 	$(BIN)/dossier watch
 
-test: setup
+# The layers of DESIGN.md §2 (import-linter contracts in pyproject.toml) and the code style.
+lint: setup
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # Throughput benchmark (issue 5): OCRmyPDF and the profiler are bench-only dependencies. With
@@ -40,6 +46,11 @@ test: setup
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Web app benchmark (issue 10): 2,000 dossiers x 10 documents, then p50/p95 of login, dossier
+# page, first page image of a 20-page document and search against a real `dossier web`.
+bench-web: setup
+	$(BIN)/python bench/web.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

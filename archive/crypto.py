@@ -1,4 +1,5 @@
 """Small, named crypto primitives used across the archive (cryptography's AES-GCM, HKDF, HMAC)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,8 +1,11 @@
-"""The one wrapper around qpdf (via pikepdf): assembling, text-layer grafting, encryption.
+"""pikepdf on the archive side: assembling documents, text-layer grafting, encryption.
+
+Reading scanned pages is scanners/pdfpages.py.
 
 The scanner's page images are kept as they are; OCR only adds an invisible text layer on top,
 as OCRmyPDF does. Archived files are AES-256 (R6) with encrypted metadata.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,154 +14,6 @@ from pathlib import Path
 import pikepdf
 
 from .store import fsync_dir, fsync_file
-
-
-class PdfProblem(Exception):
-    """A PDF that cannot be used. `code` is stable, the message is safe to show (no content)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-def open_source(path: Path) -> pikepdf.Pdf:
-    """Open a scanned PDF, telling password-protected, incomplete and broken files apart."""
-    try:
-        return pikepdf.open(path, attempt_recovery=False)
-    except pikepdf.PasswordError:
-        raise PdfProblem("encrypted-input", "the PDF is password-protected; scan the paper again without a password") from None
-    except pikepdf.PdfError:
-        pass
-    if not _has_eof_marker(path):
-        raise PdfProblem("incomplete-file", "the PDF is incomplete (cut off while it was written or copied); scan the paper again")
-    try:
-        # Complete but with a damaged cross-reference table, as some scanner software writes: qpdf repairs it.
-        return pikepdf.open(path, attempt_recovery=True)
-    except pikepdf.PasswordError:
-        raise PdfProblem("encrypted-input", "the PDF is password-protected; scan the paper again without a password") from None
-    except pikepdf.PdfError:
-        raise PdfProblem("unreadable-pdf", "the file is not a readable PDF; scan the paper again") from None
-
-
-def _has_eof_marker(path: Path) -> bool:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(max(0, size - 2048))
-        return b"%%EOF" in f.read()
-
-
-def page_pixel_size(page: pikepdf.Page, dpi: int) -> tuple[int, int]:
-    """Size of the page rendered at dpi, honouring /UserUnit."""
-    box = page.mediabox
-    unit = float(page.obj.get("/UserUnit", 1))
-    w = abs(float(box[2]) - float(box[0])) * unit / 72 * dpi
-    h = abs(float(box[3]) - float(box[1])) * unit / 72 * dpi
-    return int(w), int(h)
-
-
-def largest_image_pixels(page: pikepdf.Page) -> int:
-    """Pixel count of the largest image the renderer would have to decode on this page."""
-    largest = 0
-    seen: set = set()
-
-    def visit(resources, depth: int) -> None:
-        nonlocal largest
-        xobjects = resources.get("/XObject") if resources is not None else None
-        if xobjects is None or depth > 3:
-            return
-        for _, xobj in xobjects.items():
-            key = xobj.objgen
-            if key in seen and key != (0, 0):
-                continue
-            seen.add(key)
-            subtype = xobj.get("/Subtype")
-            if subtype == "/Image":
-                largest = max(largest, int(xobj.get("/Width", 0)) * int(xobj.get("/Height", 0)))
-            elif subtype == "/Form":
-                visit(xobj.get("/Resources"), depth + 1)
-
-    visit(page.obj.get("/Resources"), 0)
-    return largest
-
-
-# Colour spaces whose pixels Pillow turns into grey exactly as a renderer would.
-_PLAIN_COLOURSPACES = {"/DeviceGray", "/DeviceRGB", "/CalGray", "/CalRGB"}
-
-
-def scan_image(page: pikepdf.Page):
-    """The page's pixels straight from its image, when the page is nothing but one scanned image
-    drawn upright over the whole page, as scanners and img2pdf write them: (greyscale image,
-    dpi). Returns None for anything else (vector content, masks, clipping, CMYK, an image placed
-    off the page), which must be rendered instead. Decoding the image costs ~15 ms where
-    rasterising the page costs ~160 ms, and the dpi is the scanner's own.
-    """
-    from PIL import Image
-
-    try:
-        if float(page.obj.get("/UserUnit", 1)) != 1 or _box(page.cropbox) != _box(page.mediabox):
-            return None
-        rotate = int(page.obj.get("/Rotate", 0)) % 360
-        xobjects = page.resources.get("/XObject", {})
-        if rotate % 90 or len(xobjects) != 1:
-            return None
-        name, xobj = next(iter(xobjects.items()))
-        ctm = _sole_placement(page, name)
-        if ctm is None or xobj.get("/Subtype") != "/Image" or not _plain_image(xobj):
-            return None
-        a, b, c, d, e, f = ctm.shorthand
-        x0, y0, x1, y1 = _box(page.mediabox)
-        if b or c or a <= 0 or d <= 0 or max(abs(e - x0), abs(f - y0), abs(e + a - x1), abs(f + d - y1)) > 1:
-            return None
-        image = pikepdf.PdfImage(xobj)
-        dpi_x, dpi_y = image.width * 72 / a, image.height * 72 / d
-        if abs(dpi_x - dpi_y) > 0.02 * dpi_x:
-            return None  # non-square pixels (fax "normal" mode): the renderer evens them out
-        pixels = image.as_pil_image()
-        pixels.load()  # decode now, inside this try: a damaged stream is left to the renderer
-        grey = pixels if pixels.mode == "L" else pixels.convert("L")
-        if rotate:  # /Rotate turns the page clockwise
-            grey = grey.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
-                                   270: Image.Transpose.ROTATE_90}[rotate])
-        return grey, dpi_x
-    except Exception:  # noqa: BLE001 - anything unusual is left to the renderer
-        return None
-
-
-def _box(box) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
-
-
-def _sole_placement(page: pikepdf.Page, name) -> pikepdf.Matrix | None:
-    """The transformation the image is drawn with, if the content draws that image once and does
-    nothing else (only save/restore state and set the matrix)."""
-    ctm, stack, placed = pikepdf.Matrix(), [], None
-    for instruction in pikepdf.parse_content_stream(page):
-        op = str(instruction.operator)
-        if op == "q":
-            stack.append(ctm)
-        elif op == "Q":
-            ctm = stack.pop() if stack else ctm
-        elif op == "cm":
-            ctm = pikepdf.Matrix(*[float(v) for v in instruction.operands]) @ ctm
-        elif op == "Do" and placed is None and instruction.operands[0] == name:
-            placed = ctm
-        else:
-            return None
-    return placed
-
-
-def _plain_image(xobj) -> bool:
-    if any(k in xobj for k in ("/SMask", "/Mask", "/Decode", "/SMaskInData")) or xobj.get("/ImageMask", False):
-        return False
-    if int(xobj.get("/BitsPerComponent", 0)) not in (1, 8):
-        return False
-    space = xobj.get("/ColorSpace")
-    if isinstance(space, pikepdf.Array) and len(space) == 2 and space[0] == "/ICCBased":
-        return int(space[1].get("/N", 0)) in (1, 3)
-    if isinstance(space, pikepdf.Array) and len(space) == 2 and str(space[0]) in _PLAIN_COLOURSPACES:
-        return True
-    return str(space) in _PLAIN_COLOURSPACES
 
 
 def text_layer_graft(target: pikepdf.Pdf, page_index: int, text_pdf: Path) -> None:
@@ -188,6 +43,12 @@ def open_encrypted(path: Path, password: str) -> pikepdf.Pdf:
     return pikepdf.open(path, password=password)
 
 
+def open_encrypted_bytes(data: bytes, password: str) -> pikepdf.Pdf:
+    import io
+
+    return pikepdf.open(io.BytesIO(data), password=password)
+
+
 def page_count(path: Path, password: str | None = None) -> int:
     with pikepdf.open(path, password=password or "") as pdf:
         return len(pdf.pages)
@@ -207,3 +68,205 @@ def clear_metadata(pdf: pikepdf.Pdf) -> None:
         del pdf.trailer["/Info"]
     if "/Metadata" in pdf.Root:
         del pdf.Root["/Metadata"]
+
+
+# What an archived PDF keeps: its pages' content, the resources that content draws with (images,
+# fonts, colour spaces, form XObjects, patterns) and their geometry. Everything else a PDF can
+# carry is dropped: annotations (links, form widgets, attachments), actions at document and page
+# level (OpenAction, /AA: JavaScript, launch, URI, submit), name trees (JavaScript, embedded
+# files), forms, outlines, metadata.
+_CATALOG_KEEPS = {"/Type", "/Pages"}
+_PAGE_TREE_KEEPS = {"/Type", "/Kids", "/Count", "/Parent", "/Resources", "/MediaBox", "/CropBox", "/Rotate"}
+_PAGE_KEEPS = {
+    "/Type",
+    "/Parent",
+    "/Resources",
+    "/Contents",
+    "/MediaBox",
+    "/CropBox",
+    "/BleedBox",
+    "/TrimBox",
+    "/ArtBox",
+    "/Rotate",
+    "/UserUnit",
+    "/Group",
+}
+# Entries that never take part in drawing, dropped wherever they occur in what the pages keep.
+_NEVER_KEYS = {
+    "/AA",
+    "/OpenAction",
+    "/JS",
+    "/JavaScript",
+    "/Annots",
+    "/AcroForm",
+    "/Names",
+    "/EmbeddedFiles",
+    "/EF",
+    "/AF",
+    "/URI",
+    "/Outlines",
+    "/OPI",
+    "/Alternates",
+    "/Metadata",
+    "/PieceInfo",
+    "/XFA",
+}
+# A stream whose data lives in another file (/F) is never followed.
+_STREAM_NEVER_KEYS = {"/F", "/FFilter", "/FDecodeParms"}
+_ACTIONS = {
+    "/JavaScript",
+    "/Launch",
+    "/URI",
+    "/SubmitForm",
+    "/ResetForm",
+    "/ImportData",
+    "/GoTo",
+    "/GoToR",
+    "/GoToE",
+    "/GoTo3DView",
+    "/Thread",
+    "/Sound",
+    "/Movie",
+    "/Hide",
+    "/Named",
+    "/SetOCGState",
+    "/Rendition",
+    "/Trans",
+    "/RichMediaExecute",
+}
+_NEVER_TYPES = {"/Annot", "/Action", "/Filespec", "/EmbeddedFile", "/Outlines", "/Sig"}
+
+
+def sanitise(pdf: pikepdf.Pdf) -> None:
+    """Keep page content, images, fonts and the text layer only (see above), in place: done on
+    the way into the archive, before encryption. Walks all the catalog reaches, each object once
+    and without recursion (object graphs may be deep or loop back)."""
+    root = pdf.Root.objgen
+    seen: set[tuple[int, int]] = set()
+    pending: list[pikepdf.Object] = [pdf.Root]
+    while pending:
+        obj = pending.pop()
+        if obj.is_indirect:
+            if obj.objgen in seen:
+                continue
+            seen.add(obj.objgen)
+        if isinstance(obj, pikepdf.Array):
+            for i, value in enumerate(obj):
+                if _never(value):
+                    obj[i] = None
+                elif _container(value):
+                    pending.append(value)
+            continue
+        if isinstance(obj, pikepdf.Stream):
+            entries, keeps, never = obj.stream_dict, None, _NEVER_KEYS | _STREAM_NEVER_KEYS
+        elif isinstance(obj, pikepdf.Dictionary):
+            entries, keeps, never = obj, _keeps(obj, root), _NEVER_KEYS
+        else:
+            continue
+        for key in list(entries.keys()):
+            value = entries[key]
+            if (
+                (keeps is not None and key not in keeps)
+                or key in never
+                or _never(value)
+                or (key == "/A" and isinstance(value, pikepdf.Dictionary))
+            ):  # an action
+                del entries[key]
+            elif _container(value):
+                pending.append(value)
+
+
+def _keeps(obj: pikepdf.Dictionary, root: tuple[int, int]) -> set[str] | None:
+    if obj.objgen == root:
+        return _CATALOG_KEEPS
+    return {"/Pages": _PAGE_TREE_KEEPS, "/Page": _PAGE_KEEPS}.get(str(obj.get("/Type")))
+
+
+def _container(value) -> bool:
+    return isinstance(value, (pikepdf.Dictionary, pikepdf.Array, pikepdf.Stream))
+
+
+def _never(value) -> bool:
+    """An action, annotation, file specification or embedded file, wherever it hangs."""
+    if not isinstance(value, (pikepdf.Dictionary, pikepdf.Stream)):
+        return False
+    if str(value.get("/Type")) in _NEVER_TYPES:
+        return True
+    return isinstance(value, pikepdf.Dictionary) and str(value.get("/S")) in _ACTIONS
+
+
+# ---- watermarking a copy for a third party --------------------------------------------------------
+
+
+def watermark(pdf: pikepdf.Pdf, text: str) -> None:
+    """Stamp `text` on every page, in place: one legible line along the bottom edge and once, large
+    and faint, across the page, so a cropped copy still says whose it is. Helvetica with
+    WinAnsiEncoding (characters outside it become '?'), drawn as real text so it can be read back
+    and searched. The stamp is placed upright as the page is shown (/Rotate is accounted for)."""
+    font = pikepdf.Dictionary(
+        Type=pikepdf.Name.Font,
+        Subtype=pikepdf.Name.Type1,
+        BaseFont=pikepdf.Name.Helvetica,
+        Encoding=pikepdf.Name.WinAnsiEncoding,
+    )
+    font = pdf.make_indirect(font)
+    faint = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.ExtGState, ca=0.18, CA=0.18))
+    encoded = text.encode("cp1252", errors="replace")
+    for page in pdf.pages:
+        box = page.mediabox
+        x0, y0, x1, y1 = (float(v) for v in box)
+        width, height = x1 - x0, y1 - y0
+        if int(page.obj.get("/Rotate", 0)) % 180:
+            width, height = height, width  # the stamp is drawn for the page as shown
+        stamp = pikepdf.Stream(pdf, _stamp_content(encoded, text, width, height))
+        stamp.Type, stamp.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+        stamp.BBox = [0, 0, width, height]
+        stamp.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font), ExtGState=pikepdf.Dictionary(GS1=faint))
+        page.add_overlay(stamp, pikepdf.Rectangle(x0, y0, x1, y1))
+
+
+def _stamp_content(encoded: bytes, text: str, width: float, height: float) -> bytes:
+    import math
+
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    unit = max(stringWidth(text, "Helvetica", 1), 1.0)  # width at 1 pt
+    margin = min(width, height) * 0.04
+    line = min(9.0, (width - 2 * margin) / unit)
+    diagonal = math.hypot(width, height)
+    big = min(60.0, diagonal * 0.8 / unit)
+    angle = math.atan2(height, width)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # Centre the big line on the page's middle, along the diagonal.
+    start = (width / 2 - cos * unit * big / 2 + sin * big / 3, height / 2 - sin * unit * big / 2 - cos * big / 3)
+    s = pikepdf.String(encoded)
+    ops = [
+        ([], pikepdf.Operator("q")),
+        ([], pikepdf.Operator("BT")),
+        ([pikepdf.Name.F1, line], pikepdf.Operator("Tf")),
+        ([0.75, 0, 0], pikepdf.Operator("rg")),
+        ([margin, max(margin / 2, 4.0)], pikepdf.Operator("Td")),
+        ([s], pikepdf.Operator("Tj")),
+        ([], pikepdf.Operator("ET")),
+        ([pikepdf.Name.GS1], pikepdf.Operator("gs")),
+        ([], pikepdf.Operator("BT")),
+        ([pikepdf.Name.F1, big], pikepdf.Operator("Tf")),
+        ([0.75, 0, 0], pikepdf.Operator("rg")),
+        ([cos, sin, -sin, cos, start[0], start[1]], pikepdf.Operator("Tm")),
+        ([s], pikepdf.Operator("Tj")),
+        ([], pikepdf.Operator("ET")),
+        ([], pikepdf.Operator("Q")),
+    ]
+    return pikepdf.unparse_content_stream(ops)
+
+
+def page_bytes(source: pikepdf.Pdf, page_number: int) -> bytes:
+    """One page (1-based) of an open PDF as a PDF of its own, in memory: what the web viewer
+    renders, so only that page's objects are decrypted and handed to poppler."""
+    import io
+
+    out = pikepdf.new()
+    out.pages.append(source.pages[page_number - 1])
+    buf = io.BytesIO()
+    out.save(buf)
+    return buf.getvalue()

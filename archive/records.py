@@ -6,6 +6,7 @@ Free text (hold and erasure reasons, witnesses, methods) is checked before it is
 (archive.retention.personal_data_problem). Paper history and destruction records are
 append-only: the database refuses updates and deletions, as for the audit log.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,6 @@ from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .catalog import Base, utcnow
-from .vault import VaultError
 
 
 class PaperFile(Base):
@@ -93,29 +93,3 @@ class DestructionRecord(Base):
     witness: Mapped[str | None] = mapped_column(String(128))
     certificate: Mapped[str | None] = mapped_column(String(64))
     method: Mapped[str | None] = mapped_column(String(128))
-
-
-# ---- refusals (one line, safe to show, says what to do) ------------------------------------------
-
-class Refused(VaultError):
-    """The records rules forbid this now (hold, not yet due)."""
-
-    exit_code = 3
-
-
-class Conflict(VaultError):
-    """The paper file or dossier is not in a state that allows this (already registered, checked out...)."""
-
-    exit_code = 1
-
-
-class Invalid(VaultError):
-    """Free text or a date that may not be stored."""
-
-    exit_code = 2
-
-
-class Missing(VaultError):
-    """No such paper file or dossier, or it was destroyed."""
-
-    exit_code = 4

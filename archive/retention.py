@@ -11,6 +11,7 @@ plus one year, 31 January plus one month) rolls over to the first day of the nex
 Also here: the check that keeps personal data out of the free text that records outlive the data
 (hold and erasure reasons, people and locations in the paper log).
 """
+
 from __future__ import annotations
 
 import calendar
@@ -42,8 +43,11 @@ class Period:
     def describe(self) -> str:
         """For people: '1 year', '18 months', '1 year 6 months'."""
         words = []
-        for n, one, many in ((self.years, "year", "years"), (self.months, "month", "months"),
-                             (self.days, "day", "days")):
+        for n, one, many in (
+            (self.years, "year", "years"),
+            (self.months, "month", "months"),
+            (self.days, "day", "days"),
+        ):
             if n:
                 words.append(f"{n} {one if n == 1 else many}")
         return " ".join(words)
@@ -87,8 +91,9 @@ def is_due(today: dt.date, end: dt.date | None, period: Period = ONE_YEAR, *, on
     return today >= destroy_on(end, period)
 
 
-def is_upcoming(today: dt.date, end: dt.date | None, period: Period = ONE_YEAR,
-                window_days: int = UPCOMING_DAYS) -> bool:
+def is_upcoming(
+    today: dt.date, end: dt.date | None, period: Period = ONE_YEAR, window_days: int = UPCOMING_DAYS
+) -> bool:
     """Not due yet, but due within the next `window_days` days."""
     if end is None:
         return False
@@ -102,8 +107,15 @@ class Assessment:
     destroy_on: dt.date | None
 
 
-def assess(today: dt.date, *, status: str, end: dt.date | None, period: Period = ONE_YEAR,
-           on_hold: bool = False, window_days: int = UPCOMING_DAYS) -> Assessment:
+def assess(
+    today: dt.date,
+    *,
+    status: str,
+    end: dt.date | None,
+    period: Period = ONE_YEAR,
+    on_hold: bool = False,
+    window_days: int = UPCOMING_DAYS,
+) -> Assessment:
     """Where a dossier stands in its lifecycle on `today`."""
     when = destroy_on(end, period) if end is not None else None
     if status == "destroyed":
@@ -141,22 +153,75 @@ def _elfproef(digits: str) -> bool:
     return total % 11 == 0
 
 
-def personal_data_problem(text: str, client_name: str | None = None) -> str | None:
+# Dutch phone numbers (06-12345678, 020 123 4567, +31 (0)6 1234 5678, 0031...) and other
+# international ones (+44 20 7946 0958): a leading 0 or + and enough digits for a subscriber.
+_PHONE = re.compile(r"(?<![\w+])(?:(?:\+|00)\d{1,3}[\s.-]?(?:\(0\)[\s.-]?)?|0)[1-9](?:[\s./-]?\d){7,11}(?!\d)")
+# A full date: 12-03-1985, 12/3/85 is too ambiguous to matter; 1985-03-12; 12 maart 1985.
+_MONTHS = (
+    "januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december|"
+    "jan|feb|mrt|apr|jun|jul|aug|sep|sept|okt|nov|dec|january|february|march|may|june|july|october"
+)
+_DATES = (
+    re.compile(r"(?<!\d)(?P<d>[0-3]?\d)[-./](?P<m>[01]?\d)[-./](?P<y>(?:19|20)\d\d)(?!\d)"),
+    re.compile(r"(?<!\d)(?P<y>(?:19|20)\d\d)[-./](?P<m>[01]?\d)[-./](?P<d>[0-3]?\d)(?!\d)"),
+    re.compile(rf"(?<!\d)(?P<d>[0-3]?\d)\.?\s+(?:{_MONTHS})\.?\s+(?P<y>(?:19|20)\d\d)(?!\d)", re.IGNORECASE),
+)
+# Clients are adults or older teenagers: a full date at least this many years back reads as a birth date.
+_BIRTH_YEARS_BACK = 14
+
+
+def _looks_like_birth_date(text: str, today: dt.date) -> bool:
+    for pattern in _DATES:
+        for m in pattern.finditer(text):
+            if int(m.group("y")) <= today.year - _BIRTH_YEARS_BACK:
+                return True
+    return False
+
+
+def _name_parts(name: str) -> list[str]:
+    return [p for p in re.findall(r"[0-9a-z]+", _fold(name)) if p not in _PARTICLES and len(p) >= 2]
+
+
+def _surname(name: str) -> str:
+    """The family name with its particles ('de vries' of 'Jan de Vries'), folded."""
+    words = re.findall(r"[0-9a-z]+", _fold(name))
+    for i, w in enumerate(words[1:], start=1):
+        if w in _PARTICLES:
+            return " ".join(words[i:])
+    return words[-1] if words else ""
+
+
+def personal_data_problem(
+    text: str, client_name: str | None = None, other_names=(), today: dt.date | None = None
+) -> str | None:
     """Why `text` must not be stored in a record that outlives the dossier, or None when it may.
 
     Finds numbers that pass the BSN elfproef (also written with dots, dashes or spaces), e-mail
-    addresses, and the client's name or any distinctive part of it. The message never repeats
-    what it found.
+    addresses, phone numbers, dates that read as a date of birth, the client's name or any
+    distinctive part of it, and the name of any other client of the archive (their family name,
+    or first and last name together). The message never repeats what it found.
     """
     for m in _DIGIT_RUN.finditer(text):
         if _elfproef(re.sub(r"\D", "", m.group())):
             return "it contains a number that looks like a BSN"
     if _EMAIL.search(text):
         return "it contains an e-mail address"
+    if _PHONE.search(text):
+        return "it contains a phone number"
+    if _looks_like_birth_date(text, today or dt.date.today()):
+        return "it contains a date that looks like a date of birth"
+    folded = _fold(text)
+    words = set(re.findall(r"[0-9a-z]+", folded))
+    phrase = " " + " ".join(re.findall(r"[0-9a-z]+", folded)) + " "
     if client_name:
-        folded = _fold(text)
-        words = set(re.findall(r"[0-9a-z]+", folded))
-        parts = [p for p in re.findall(r"[0-9a-z]+", _fold(client_name)) if p not in _PARTICLES and len(p) >= 2]
+        parts = _name_parts(client_name)
         if parts and (any(p in words for p in parts) or _fold(client_name).strip() in folded):
             return "it contains the client's name"
+    for other in other_names:
+        parts = _name_parts(other or "")
+        surname = _surname(other or "")
+        if len(surname) >= 3 and f" {surname} " in phrase:
+            return "it contains a client's name"
+        if len(parts) >= 2 and all(p in words for p in parts):
+            return "it contains a client's name"
     return None

@@ -2,6 +2,7 @@
 
 Names are random ids, spread over two-character folders; no name, BSN or dossier number in a path.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,6 +56,11 @@ class BlobStore:
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+
+    def delete_temp(self, name: str) -> None:
+        """A half-written file under its temporary name (a writer killed before the rename)."""
+        p = self.path(name)
+        p.with_name("." + p.name + ".tmp").unlink(missing_ok=True)
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()

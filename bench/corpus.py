@@ -11,6 +11,7 @@ Content pages and their backs depend on the seed only and are cached (JPEG bytes
 lines) under bench/out/cache, so a second run does not redo the slow image work. Cover sheets carry
 an HMAC under the bench archive's random master key, so they are made fresh for each archive.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,17 @@ DPI = 300
 JPEG_QUALITY = 80
 CACHE_VERSION = 1  # bump when the page recipe changes
 
-DOC_TYPES = ["aantekeningen", "aantekeningen", "aantekeningen", "voortgangsrapportage", "coachingsplan",
-             "werkplan", "cv", "toestemmingsformulier", "eindrapportage"]
+DOC_TYPES = [
+    "aantekeningen",
+    "aantekeningen",
+    "aantekeningen",
+    "voortgangsrapportage",
+    "coachingsplan",
+    "werkplan",
+    "cv",
+    "toestemmingsformulier",
+    "eindrapportage",
+]
 
 
 @dataclass
@@ -107,7 +117,7 @@ def plan(pages: int, seed: int, file_pages: int, duplex_share: float = 0.35, max
     while excess > 0:
         last = docs[-1]
         cut = min(excess, len(last.pages))
-        del last.pages[len(last.pages) - cut:]
+        del last.pages[len(last.pages) - cut :]
         excess -= cut
         if not any(p.kind == "content" for p in last.pages):
             missing = len(last.pages)
@@ -137,6 +147,7 @@ def plan(pages: int, seed: int, file_pages: int, duplex_share: float = 0.35, max
 
 
 # ---- page images ---------------------------------------------------------------------------------
+
 
 def _sm():
     import sys
@@ -192,8 +203,11 @@ def build_pages(p: Plan, cache: Path, workers: int) -> None:
                 need.setdefault(pg.seed, False)
             elif pg.kind == "blank" and pg.seed >= 0:
                 need[pg.seed] = True
-    todo = [(s, str(cache), back) for s, back in need.items()
-            if not (cache / f"c{s}.jpg").exists() or (back and not (cache / f"b{s}.jpg").exists())]
+    todo = [
+        (s, str(cache), back)
+        for s, back in need.items()
+        if not (cache / f"c{s}.jpg").exists() or (back and not (cache / f"b{s}.jpg").exists())
+    ]
     if not todo:
         return
     with ProcessPoolExecutor(max_workers=max(1, workers)) as ex:
@@ -205,6 +219,7 @@ def ground_truth(cache: Path, s: int) -> list[str]:
 
 
 # ---- the bench archive and its cover sheets --------------------------------------------------------
+
 
 class Archive:
     """A fresh dossier home driven through the real `dossier` command (as tests/conftest.py does)."""
@@ -244,8 +259,10 @@ def write_files(p: Plan, archive: Archive, cache: Path, out_dir: Path) -> dict:
 
     sm = _sm()
     out_dir.mkdir(parents=True, exist_ok=True)
-    dossiers = [archive.ok("new", "--coach", "anna" if i % 2 == 0 else "bert", user="olaf")["dossier"]
-                for i in range(p.n_dossiers)]
+    dossiers = [
+        archive.ok("new", "--coach", "anna" if i % 2 == 0 else "bert", user="olaf")["dossier"]
+        for i in range(p.n_dossiers)
+    ]
     covers: dict[int, bytes] = {}
     for d in p.docs:
         cover_pdf = out_dir / f"cover-{d.index:03d}.pdf"

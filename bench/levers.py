@@ -10,6 +10,7 @@ Two experiments on a deterministic sample of the corpus pages, both read-only to
   ground truth, for the bare call, the pipeline's call (txt+tsv+pdf) and candidate settings (lower
   resolution, no inverted-text pass, nld only).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -29,11 +30,21 @@ from bench import tess_pool  # noqa: E402
 TESSERACT_CONFIGS = [
     ("bare: 300 dpi, txt", 300, "nld+eng", ["txt"], ()),
     ("pipeline: 300 dpi, txt+tsv+pdf", 300, "nld+eng", ["txt", "tsv", "pdf"], ()),
-    ("300 dpi, txt+tsv+pdf, tessedit_do_invert=0", 300, "nld+eng", ["txt", "tsv", "pdf"],
-     ("-c", "tessedit_do_invert=0")),
+    (
+        "300 dpi, txt+tsv+pdf, tessedit_do_invert=0",
+        300,
+        "nld+eng",
+        ["txt", "tsv", "pdf"],
+        ("-c", "tessedit_do_invert=0"),
+    ),
     ("200 dpi, txt+tsv+pdf", 200, "nld+eng", ["txt", "tsv", "pdf"], ()),
-    ("200 dpi, txt+tsv+pdf, tessedit_do_invert=0", 200, "nld+eng", ["txt", "tsv", "pdf"],
-     ("-c", "tessedit_do_invert=0")),
+    (
+        "200 dpi, txt+tsv+pdf, tessedit_do_invert=0",
+        200,
+        "nld+eng",
+        ["txt", "tsv", "pdf"],
+        ("-c", "tessedit_do_invert=0"),
+    ),
     ("150 dpi, txt+tsv+pdf", 150, "nld+eng", ["txt", "tsv", "pdf"], ()),
     ("300 dpi, nld only, txt+tsv+pdf", 300, "nld", ["txt", "tsv", "pdf"], ()),
 ]
@@ -67,8 +78,10 @@ def components(samples: list[tuple[str, int, str]], dpi: int = 300) -> dict:
 
     def pdftoppm(pdf_path: str, n: int, td: str) -> Image.Image:
         base = Path(td) / f"r{n}"
-        subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), "-f", str(n), "-l", str(n), "-singlefile", pdf_path,
-                        str(base)], check=True)
+        subprocess.run(
+            ["pdftoppm", "-gray", "-r", str(dpi), "-f", str(n), "-l", str(n), "-singlefile", pdf_path, str(base)],
+            check=True,
+        )
         img = Image.open(str(base) + ".pgm")
         img.load()
         return img
@@ -99,7 +112,7 @@ def components(samples: list[tuple[str, int, str]], dpi: int = 300) -> dict:
             path = Path(td) / "p.pgm"
             dt, _ = _time(img.save, path)
             add("save PGM for tesseract", kind, dt)
-            dt, _ = _time(lambda: img.resize((img.width * 2 // 3, img.height * 2 // 3), Image.Resampling.BOX))
+            dt, _ = _time(img.resize, (img.width * 2 // 3, img.height * 2 // 3), Image.Resampling.BOX)
             add("downscale 300->200 dpi (BOX)", kind, dt)
             img.close()
             ext.close()
@@ -120,8 +133,9 @@ def _ours_s() -> float:
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
-def tesseract_configs(images: list[Path], truths: list[list[str]], jobs: int, work: Path,
-                      before=lambda: None, retries: int = 2) -> list[dict]:
+def tesseract_configs(
+    images: list[Path], truths: list[list[str]], jobs: int, work: Path, before=lambda: None, retries: int = 2
+) -> list[dict]:
     """pages/min and recall of each TESSERACT_CONFIGS entry over the same note pages.
 
     `before()` runs ahead of each config (the bench waits there for an idle machine); CPU used by other
@@ -159,13 +173,24 @@ def tesseract_configs(images: list[Path], truths: list[list[str]], jobs: int, wo
             if foreign < 0.05 * wall * jobs:
                 break
         rc, wall, foreign = best
-        texts = [(out_dir / f"{Path(p).stem}.txt").read_text(errors="replace") if rc == 0 else ""
-                 for p in scaled[dpi]]
+        texts = [(out_dir / f"{Path(p).stem}.txt").read_text(errors="replace") if rc == 0 else "" for p in scaled[dpi]]
         recall = _recall(truths, texts, sm)
-        rows.append({"config": label, "dpi": dpi, "languages": langs, "outputs": "+".join(configs),
-                     "options": " ".join(options), "pages": len(images), "wall_s": round(wall, 2),
-                     "pages_per_min": round(len(images) / wall * 60, 1), "s_per_page_per_process": round(wall * jobs / len(images), 2),
-                     "word_recall": recall, "rc": rc, "foreign_cpu_s": round(foreign, 1)})
+        rows.append(
+            {
+                "config": label,
+                "dpi": dpi,
+                "languages": langs,
+                "outputs": "+".join(configs),
+                "options": " ".join(options),
+                "pages": len(images),
+                "wall_s": round(wall, 2),
+                "pages_per_min": round(len(images) / wall * 60, 1),
+                "s_per_page_per_process": round(wall * jobs / len(images), 2),
+                "word_recall": recall,
+                "rc": rc,
+                "foreign_cpu_s": round(foreign, 1),
+            }
+        )
     base = rows[0]["pages_per_min"]
     for r in rows:
         r["vs_bare"] = round(r["pages_per_min"] / base, 3)

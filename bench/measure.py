@@ -7,6 +7,7 @@ This wrapper process does nothing but wait, so RUSAGE_CHILDREN covers exactly th
 tree (every descendant that was waited for: the dossier process and each tesseract it ran, or
 ocrmypdf and its workers). ru_maxrss is then the peak RSS of the largest single process in it.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def main() -> int:
         with open(sys.argv[4]) as f:
             cmds = json.load(f)
     else:
-        cmds = [sys.argv[sys.argv.index("--") + 1:]]
+        cmds = [sys.argv[sys.argv.index("--") + 1 :]]
     t0 = time.perf_counter()
     rc = 0
     with open(stdout_file, "wb") as out, open(stdout_file + ".err", "wb") as err:
@@ -33,8 +34,16 @@ def main() -> int:
     wall = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(out_json, "w") as f:
-        json.dump({"rc": rc, "wall_s": wall, "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime,
-                   "peak_rss_mb": ru.ru_maxrss / 1024}, f)
+        json.dump(
+            {
+                "rc": rc,
+                "wall_s": wall,
+                "cpu_user_s": ru.ru_utime,
+                "cpu_sys_s": ru.ru_stime,
+                "peak_rss_mb": ru.ru_maxrss / 1024,
+            },
+            f,
+        )
     return 0
 
 

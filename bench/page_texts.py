@@ -6,6 +6,7 @@ For the benchmark only, on its own throw-away archive: word recall of the text t
 recognised (what search indexes), next to the recall of the text layer in the archived PDF
 (what `dossier get` gives; pdftotext splits a few words of tesseract's text-only PDF).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     from archive.catalog import Document
-    from dossier.cli import Context
+    from dossier.cli import context
 
-    ctx = Context.ready()
+    ctx = context()  # DOSSIER_USER, a user of the archive
     out = {}
     with ctx.vault.sessions() as session:
         for doc_id in sys.argv[1:]:

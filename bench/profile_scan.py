@@ -8,6 +8,7 @@ running Python; at exit the events, the process's own CPU time and its children'
 pdftoppm) go to BENCH_TIMELINE. With BENCH_PYINSTRUMENT the main thread is also sampled by
 pyinstrument (1 ms interval) and its call tree written there as text.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,28 +50,36 @@ def _patch(obj, attr: str, name: str) -> None:
 
 def install() -> None:
     t = _now()
+    from PIL import Image
+    from sqlalchemy.orm import Session
+
     import dossier.deployments  # noqa: F401  (wiring + the flow module)
-    import dossier.scanning as scanning
     import flows.process_scan as ps
     import scanners.ocr as ocr
     import scanners.pages as pages
+    import services.scanning as scanning
     from archive import audit, crypto, search
     from archive import pdf as apdf
     from archive.vault import Vault
-    from PIL import Image
-    from sqlalchemy.orm import Session
+    from scanners import pdfpages
 
     EVENTS.append(("import", "MainThread", t, _now()))
 
     # Whole scans and the Prefect flow around each.
     _patch(scanning, "claim_and_process", "scan-file")
-    _patch(scanning, "_run_flow", "flow-call")
+    _patch(ps, "run_here", "flow-call")  # services.scanning.process looks it up at each call
     _patch(scanning, "outcome", "outcome")
     flow = ps.process_scan
     flow.fn = timed("flow-body", flow.fn)
     # Prefect tasks: the call as the flow makes it (engine + API) and the function inside.
-    for name in ("prepare_source", "read_pages", "archive_document", "quarantine_pages", "quarantine_file",
-                 "finish_scan"):
+    for name in (
+        "prepare_source",
+        "read_pages",
+        "archive_document",
+        "quarantine_pages",
+        "quarantine_file",
+        "finish_scan",
+    ):
         task = getattr(ps, name)
         task.fn = timed(f"fn:{name}", task.fn)
         setattr(ps, name, timed(f"task:{name}", task))
@@ -108,11 +117,18 @@ def install() -> None:
 
     runtime.ThreadPoolExecutor = TimedPool  # the OCR pool the runtime makes
     # archive_document internals.
-    for attr, name in (("open_source", "pdf-open"), ("subset", "pdf-subset"), ("text_layer_graft", "graft"),
-                       ("encrypt_to", "encrypt-write"), ("page_count", "verify-reopen"),
-                       ("clear_metadata", "clear-metadata")):
+    _patch(pdfpages, "open_source", "pdf-open")
+    for attr, name in (
+        ("subset", "pdf-subset"),
+        ("text_layer_graft", "graft"),
+        ("encrypt_to", "encrypt-write"),
+        ("page_count", "verify-reopen"),
+        ("clear_metadata", "clear-metadata"),
+    ):
         _patch(apdf, attr, name)
-    _patch(Vault, "write_document", "write-document")
+    # The flow stores the file, then records the rows in a writer session: both count as write-document.
+    _patch(Vault, "store_document", "write-document")
+    _patch(Vault, "record_document", "write-document")
     _patch(crypto, "mac_file", "mac-file")
     _patch(search, "page_tokens", "search-tokens")
     _patch(audit, "record", "audit")
@@ -125,15 +141,19 @@ def _dump() -> None:
         return
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    Path(out).write_text(json.dumps({
-        "epoch_at_zero": EPOCH0,
-        "end": _now(),
-        "self_cpu_s": me.ru_utime + me.ru_stime,
-        "self_maxrss_mb": me.ru_maxrss / 1024,
-        "children_cpu_s": kids.ru_utime + kids.ru_stime,
-        "children_maxrss_mb": kids.ru_maxrss / 1024,
-        "events": EVENTS,
-    }))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "epoch_at_zero": EPOCH0,
+                "end": _now(),
+                "self_cpu_s": me.ru_utime + me.ru_stime,
+                "self_maxrss_mb": me.ru_maxrss / 1024,
+                "children_cpu_s": kids.ru_utime + kids.ru_stime,
+                "children_maxrss_mb": kids.ru_maxrss / 1024,
+                "events": EVENTS,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -148,7 +168,8 @@ def main() -> None:
         def _write_profile():
             profiler.stop()
             Path(os.environ["BENCH_PYINSTRUMENT"]).write_text(
-                profiler.output_text(unicode=True, color=False, show_all=False))
+                profiler.output_text(unicode=True, color=False, show_all=False)
+            )
 
         atexit.register(_write_profile)
     root = Path(__file__).resolve().parents[1]

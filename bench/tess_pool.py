@@ -5,6 +5,7 @@
 CONFIGS is a comma-separated list of tesseract output configs (e.g. "txt" or "txt,tsv,pdf").
 Each image gets `tesseract IMG OUT_DIR/<stem> -l LANGS --dpi DPI <configs>`; OMP_THREAD_LIMIT=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ from pathlib import Path
 ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
 
-def run(jobs: int, langs: str, dpi: str, out_dir: Path, configs: list[str], images: list[str],
-        options: tuple[str, ...] = ()) -> int:
+def run(
+    jobs: int, langs: str, dpi: str, out_dir: Path, configs: list[str], images: list[str], options: tuple[str, ...] = ()
+) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = [*options, *(["-c", "textonly_pdf=1"] if "pdf" in configs else [])]
 
@@ -41,4 +43,4 @@ def run(jobs: int, langs: str, dpi: str, out_dir: Path, configs: list[str], imag
 if __name__ == "__main__":
     sep = sys.argv.index("--")
     jobs, langs, dpi, out_dir, configs = sys.argv[1:sep]
-    sys.exit(run(int(jobs), langs, dpi, Path(out_dir), configs.split(","), sys.argv[sep + 1:]))
+    sys.exit(run(int(jobs), langs, dpi, Path(out_dir), configs.split(","), sys.argv[sep + 1 :]))

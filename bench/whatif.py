@@ -22,10 +22,10 @@ A variant is a '+'-joined list of levers ("sequential" alone: the single-thread 
   nice         tesseract at nice 10, so the page reader (the pool's only feeder) is never starved
 Prints one JSON line per variant: wall, pages/min, word recall, tesseract time.
 """
+
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -159,13 +159,15 @@ def run_variant(manifest: dict, cache: Path, jobs: int, variant: str, work: Path
             if value is None and not blank:
                 ocr_dpi = dpi
                 if "dpi200" in lev and dpi > 200:
-                    img = img.resize((round(img.width * 200 / dpi), round(img.height * 200 / dpi)),
-                                     Image.Resampling.BOX)
+                    img = img.resize(
+                        (round(img.width * 200 / dpi), round(img.height * 200 / dpi)), Image.Resampling.BOX
+                    )
                     ocr_dpi = 200
                 path = work / f"{Path(f['path']).stem}-{n:04d}.pgm"
                 img.save(path)
-                futures[(planned["kind"], planned["seed"])] = file_pool.submit(ocr, path, ocr_dpi, "noinvert" in lev,
-                                                                             "nice" in lev)
+                futures[(planned["kind"], planned["seed"])] = file_pool.submit(
+                    ocr, path, ocr_dpi, "noinvert" in lev, "nice" in lev
+                )
             img.close()
         if pool is None:
             wait(list(futures.values()))
@@ -193,9 +195,16 @@ def run_variant(manifest: dict, cache: Path, jobs: int, variant: str, work: Path
             total += sum(exp.values())
             hit += sum((exp & got_words).values())
     pages = sum(len(d["pages"]) for d in docs)
-    return {"variant": variant, "pages": pages, "wall_s": round(wall, 2), "pages_per_min": round(pages / wall * 60, 1),
-            "ocr_pages": len(futures), "tesseract_s_per_page": round(tess_s / max(1, len(futures)), 2),
-            "word_recall": round(hit / total, 4) if total else None, "non_content_pages_ocred": wrong_roles}
+    return {
+        "variant": variant,
+        "pages": pages,
+        "wall_s": round(wall, 2),
+        "pages_per_min": round(pages / wall * 60, 1),
+        "ocr_pages": len(futures),
+        "tesseract_s_per_page": round(tess_s / max(1, len(futures)), 2),
+        "word_recall": round(hit / total, 4) if total else None,
+        "non_content_pages_ocred": wrong_roles,
+    }
 
 
 def main() -> None:

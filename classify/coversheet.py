@@ -4,6 +4,7 @@ Payload, version 1:  DSA1|<dossier>|<type>|<serial>|<mac>
 where mac = first 20 hex digits (80 bits) of HMAC-SHA256(cover key, "DSA1|dossier|type|serial").
 No name and no BSN: a lost sheet reveals only a dossier number.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .doctypes import is_document_type, is_dossier_number
+from .reasons import Reason
 
 PREFIX = "DSA"
 VERSION = 1
@@ -59,17 +61,16 @@ def parse_payload(value: str) -> CoverPayload:
     """Parse one of our payloads; raises PayloadError for anything malformed."""
     parts = value.split("|")
     if len(parts) != 5 or not parts[0].startswith(PREFIX):
-        raise PayloadError("cover-malformed", "cover sheet barcode is malformed")
+        raise PayloadError(Reason.COVER_MALFORMED, "cover sheet barcode is malformed")
     try:
-        version = int(parts[0][len(PREFIX):])
+        version = int(parts[0][len(PREFIX) :])
     except ValueError:
-        raise PayloadError("cover-malformed", "cover sheet barcode is malformed") from None
+        raise PayloadError(Reason.COVER_MALFORMED, "cover sheet barcode is malformed") from None
     if version != VERSION:
         raise PayloadError("cover-version", f"cover sheet has unknown format version {version}")
     dossier, doc_type, serial, mac = parts[1:]
-    if not is_dossier_number(dossier) or not is_document_type(doc_type) or not serial.isdigit() \
-            or len(mac) != MAC_HEX:
-        raise PayloadError("cover-malformed", "cover sheet barcode is malformed")
+    if not is_dossier_number(dossier) or not is_document_type(doc_type) or not serial.isdigit() or len(mac) != MAC_HEX:
+        raise PayloadError(Reason.COVER_MALFORMED, "cover sheet barcode is malformed")
     return CoverPayload(dossier, doc_type, int(serial), mac, version)
 
 
@@ -87,8 +88,9 @@ def reads_like_cover(text: str) -> bool:
     return any(phrase in folded for phrase in _COVER_PHRASES)
 
 
-def render_cover_pdf(path: Path, payload: CoverPayload) -> Path:
-    """A printable A4 sheet: a large QR (error correction H), the dossier number and type in large text."""
+def render_cover_pdf(target, payload: CoverPayload):
+    """A printable A4 sheet: a large QR (error correction H), the dossier number and type in large text.
+    `target` is a path or a binary file object (the web app sends the sheet without a file)."""
     from reportlab.graphics import renderPDF
     from reportlab.graphics.barcode.qr import QrCodeWidget
     from reportlab.graphics.shapes import Drawing
@@ -97,7 +99,7 @@ def render_cover_pdf(path: Path, payload: CoverPayload) -> Path:
     from reportlab.pdfgen import canvas
 
     width, height = A4
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    c = canvas.Canvas(str(target) if isinstance(target, Path) else target, pagesize=A4, invariant=1)
     c.setTitle("Voorblad")  # no dossier data in the metadata
     c.setFont("Helvetica-Bold", 30)
     c.drawCentredString(width / 2, height - 3.5 * cm, "VOORBLAD SCAN")
@@ -120,4 +122,4 @@ def render_cover_pdf(path: Path, payload: CoverPayload) -> Path:
     c.drawCentredString(width / 2, 3.0 * cm, f"Blad nr. {payload.serial}  ·  Dit blad wordt niet gearchiveerd.")
     c.showPage()
     c.save()
-    return path
+    return target

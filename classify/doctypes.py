@@ -1,4 +1,5 @@
 """The document types of a dossier (DESIGN.md §7) and the dossier number format."""
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,3 @@ def is_document_type(value: str) -> bool:
 
 def is_dossier_number(value: str) -> bool:
     return bool(DOSSIER_NUMBER.match(value))
-
-
-def format_dossier_number(year: int, seq: int) -> str:
-    return f"D-{year:04d}-{seq:04d}"

@@ -1,4 +1,5 @@
 """What a page is: one of our cover sheets (trusted or not), blank, or content. Pure rules."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .coversheet import CoverPayload, PayloadError, looks_like_ours, parse_payload, verify_payload
+from .reasons import Reason
 
 # Both facts come from one copy of the page averaged down to ~75 dpi (~5 ms a page).
 #
@@ -44,11 +46,13 @@ def page_ink(image: Image.Image) -> PageInk:
     page = page.crop((int(w * _EDGE), int(h * _EDGE), int(w * (1 - _EDGE)), int(h * (1 - _EDGE))))
     histogram = page.histogram()
     paper = _median(histogram)
-    ink = sum(histogram[:max(0, paper - _INK_BELOW_PAPER)])
+    ink = sum(histogram[: max(0, paper - _INK_BELOW_PAPER)])
     side = round(min(w, h) * CODE_BLOCK_CM / 21)
     # A page that is mostly dark (a photo, a dark form, an open scanner lid) is not blank paper.
-    return PageInk(blank=paper >= _LIGHT_PAPER and ink < BLANK_INK_FRACTION * page.width * page.height,
-                   code_like=_densest_block(page, side) >= CODE_BLOCK_DARK_SHARE)
+    return PageInk(
+        blank=paper >= _LIGHT_PAPER and ink < BLANK_INK_FRACTION * page.width * page.height,
+        code_like=_densest_block(page, side) >= CODE_BLOCK_DARK_SHARE,
+    )
 
 
 def _median(histogram: list[int]) -> int:
@@ -104,17 +108,37 @@ def classify_cover(number: int, value: str, key: bytes, facts_for) -> PageRole:
     except PayloadError as e:
         return PageRole(number, "bad-cover", problem_code=e.code, problem=f"{e} (page {number})")
     if not verify_payload(key, payload):
-        return PageRole(number, "bad-cover", payload, "cover-signature",
-                        f"the cover sheet on page {number} has an invalid signature (altered or not made by this archive); "
-                        "print a new cover sheet with `dossier cover`")
+        return PageRole(
+            number,
+            "bad-cover",
+            payload,
+            Reason.COVER_SIGNATURE,
+            f"the cover sheet on page {number} has an invalid signature (altered or not made by this archive); "
+            "print a new cover sheet with `dossier cover`",
+        )
     facts = facts_for(payload)
     if facts.dossier_status is None:
-        return PageRole(number, "bad-cover", payload, "unknown-dossier",
-                        f"the cover sheet on page {number} names dossier {payload.dossier}, which does not exist")
+        return PageRole(
+            number,
+            "bad-cover",
+            payload,
+            Reason.UNKNOWN_DOSSIER,
+            f"the cover sheet on page {number} names dossier {payload.dossier}, which does not exist",
+        )
     if facts.dossier_status == "destroyed":
-        return PageRole(number, "bad-cover", payload, "destroyed-dossier",
-                        f"the cover sheet on page {number} names dossier {payload.dossier}, which was destroyed")
+        return PageRole(
+            number,
+            "bad-cover",
+            payload,
+            Reason.DESTROYED_DOSSIER,
+            f"the cover sheet on page {number} names dossier {payload.dossier}, which was destroyed",
+        )
     if facts.sheet_dossier != payload.dossier or facts.sheet_type != payload.doc_type:
-        return PageRole(number, "bad-cover", payload, "cover-not-issued",
-                        f"the cover sheet on page {number} (serial {payload.serial}) was not issued by this archive")
+        return PageRole(
+            number,
+            "bad-cover",
+            payload,
+            Reason.COVER_NOT_ISSUED,
+            f"the cover sheet on page {number} (serial {payload.serial}) was not issued by this archive",
+        )
     return PageRole(number, "cover", payload)

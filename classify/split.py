@@ -5,19 +5,20 @@
 - content before the first cover sheet, or after an untrusted one (with that sheet), goes to
   the quarantine with the reason, never into a guessed dossier.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .coversheet import CoverPayload
 from .pages import PageRole
+from .reasons import Reason
 
-NO_COVER = ("no-cover", "no cover sheet before these pages; put a cover sheet from `dossier cover` on top and scan again, "
-            "or assign them with `dossier quarantine assign`")
-
-
-UNREAD_COVER = "unread-cover"
-UNREAD_PAGE = "processing-failed"
+NO_COVER = (
+    Reason.NO_COVER,
+    "no cover sheet before these pages; put a cover sheet from `dossier cover` on top and scan again, "
+    "or assign them with `dossier quarantine assign`",
+)
 
 
 @dataclass
@@ -78,8 +79,8 @@ def split(roles: list[PageRole]) -> SplitResult:
 
 def hold_at(segment: Segment, marks: dict[int, str]) -> tuple[Segment | None, list[Segment]]:
     """Cut a document at pages that make the rest uncertain. `marks` maps such pages to
-    UNREAD_COVER (the page reads like a cover sheet whose barcode could not be read: the pages
-    behind it belong to another document, perhaps another client's) or UNREAD_PAGE (OCR could not
+    Reason.UNREAD_COVER (the page reads like a cover sheet whose barcode could not be read: the pages
+    behind it belong to another document, perhaps another client's) or Reason.PROCESSING_FAILED (OCR could not
     read the page, so it could be such a sheet). The pages before the first mark stay in the
     document; from each mark on, the pages go to the quarantine, one item per mark."""
     kept: list[int] = []
@@ -94,11 +95,15 @@ def hold_at(segment: Segment, marks: dict[int, str]) -> tuple[Segment | None, li
     for h in held:
         first, last = h.pages[0], h.pages[-1]
         span = f"page {first}" if first == last else f"pages {first}-{last}"
-        if h.reason_code == UNREAD_COVER:
-            h.reason = (f"page {first} looks like a cover sheet, but its barcode could not be read, so {span} "
-                        "were not filed; print a new cover sheet with `dossier cover` and scan them again, or "
-                        "assign them with `dossier quarantine assign`")
+        if h.reason_code == Reason.UNREAD_COVER:
+            h.reason = (
+                f"page {first} looks like a cover sheet, but its barcode could not be read, so {span} "
+                "were not filed; print a new cover sheet with `dossier cover` and scan them again, or "
+                "assign them with `dossier quarantine assign`"
+            )
         else:
-            h.reason = (f"page {first} could not be read by OCR, so {span} were not filed (it could be a cover "
-                        "sheet); check the pages and assign them with `dossier quarantine assign`")
+            h.reason = (
+                f"page {first} could not be read by OCR, so {span} were not filed (it could be a cover "
+                "sheet); check the pages and assign them with `dossier quarantine assign`"
+            )
     return (Segment(pages=kept, cover=segment.cover) if kept else None), held

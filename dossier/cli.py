@@ -1,109 +1,85 @@
-"""`dossier`: the command office staff, coaches and the privacy officer use (DESIGN.md §7).
+"""`dossier`: the operator's console on the server (DESIGN.md §7). Office staff, coaches and the
+privacy officer work through the web app; the CLI trusts DOSSIER_USER for attribution.
 
-Every command takes --json and then prints exactly one JSON document on stdout. Errors print one
-line on stderr (and {"error": ...} with --json) and exit non-zero:
+Each command only parses, calls one use case in services/ and formats the answer: human text, or
+with --json exactly one JSON document on stdout. Errors print one line on stderr (and
+{"error": ...} with --json) and exit non-zero:
   2 bad input   3 not permitted   4 not found   5 integrity problem   1 anything else
 """
+
 from __future__ import annotations
 
-import datetime as dt
+import errno
+import functools
 import getpass
 import json
 import os
-import re
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from . import cli_help
 from .settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="The dossier scan archive: scan, file, find and destroy client dossiers.")
-user_app = typer.Typer(no_args_is_help=True, help="Manage users (privacy officer).")
-quarantine_app = typer.Typer(no_args_is_help=True, help="Work the queue of scans that could not be filed.")
-audit_app = typer.Typer(no_args_is_help=True, help="Check the audit log.")
+cli_help.install()
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings=CONTEXT,
+    rich_markup_mode=None,
+    help="The dossier scan archive: scan, file, find and destroy client dossiers.",
+)
+user_app = typer.Typer(no_args_is_help=True, context_settings=CONTEXT, help="Manage users (privacy officer).")
+quarantine_app = typer.Typer(
+    no_args_is_help=True, context_settings=CONTEXT, help="Work the queue of scans that could not be filed."
+)
+audit_app = typer.Typer(no_args_is_help=True, context_settings=CONTEXT, help="Read and check the audit log.")
 app.add_typer(user_app, name="user")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
-class CliError(Exception):
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
+# ---- running a command ---------------------------------------------------------------------------
 
 
-class BadInput(CliError):
-    def __init__(self, message: str):
-        super().__init__(message, 2)
+def load_settings() -> Settings:
+    from archive.errors import BadInput
+
+    try:
+        return Settings()
+    except Exception as e:  # pydantic's message names the bad setting, never data
+        raise BadInput(f"configuration is invalid: {_first_line(e)}") from None
 
 
-class NotPermitted(CliError):
-    def __init__(self, message: str):
-        super().__init__(message, 3)
+def user_name() -> str:
+    return os.environ.get("DOSSIER_USER") or getpass.getuser()
 
 
-# ---- context ------------------------------------------------------------------------------------
+def open_app(settings: Settings | None = None):
+    """The application on a set-up archive, fit to work on (its own key, private, tidy)."""
+    from services import setup
 
-class Context:
-    """The acting user and the vault, built once per command."""
+    from .wiring import build_app, install_runtime
 
-    def __init__(self) -> None:
-        try:
-            self.settings = Settings()
-        except Exception as e:  # pydantic's message names the bad setting, never data
-            raise BadInput(f"configuration is invalid: {_first_line(e)}") from None
-        from .wiring import build_vault
+    settings = settings or load_settings()
+    app_ = build_app(settings)
+    install_runtime(settings, app_.vault)
+    setup.ready(app_)
+    return app_
 
-        self.vault = build_vault(self.settings)
-        self.user_name = os.environ.get("DOSSIER_USER") or getpass.getuser()
 
-    @classmethod
-    def ready(cls) -> "Context":
-        """A context on an archive that `dossier init` has set up."""
-        ctx = cls()
-        ctx.require_initialised()
-        return ctx
+def context(settings: Settings | None = None):
+    """Who acts: DOSSIER_USER (or the login name), who must be a user of the archive."""
+    from services.context import act_as
 
-    def require_initialised(self) -> None:
-        if not self.settings.master_key_path.exists() or not self._catalog_exists():
-            raise CliError(f"the archive at {self.settings.home} is not set up; run `dossier init` first", 1)
-
-    def _catalog_exists(self) -> bool:
-        from sqlalchemy import inspect
-
-        try:
-            return inspect(self.vault.engine).has_table("alembic_version")
-        except Exception:
-            return False
-
-    def actor(self, session):
-        """(name, role) of the acting user; unknown users may do nothing."""
-        u = self.vault.user(session, self.user_name)
-        if u is None:
-            raise NotPermitted(f"user {self.user_name} is not known to the archive; ask the privacy officer to add "
-                               f"you with `dossier user add {self.user_name} --role ...`")
-        return u.name, u.role
-
-    def require(self, session, action: str, dossier=None, *, describe: str):
-        """Check the acting user may do `action` (on `dossier`); a refusal is audited, then raised."""
-        from archive import access, audit
-
-        name, role = self.actor(session)
-        allowed = (access.may_on_dossier(name, role, action, dossier.coach) if dossier is not None
-                   else access.role_may(role, action))
-        if not allowed:
-            audit.record_now(self.vault.sessions, actor=name, role=role, action=action, outcome="refused",
-                             dossier=dossier.number if dossier is not None else None)
-            where = f" on dossier {dossier.number}" if dossier is not None else ""
-            raise NotPermitted(f"{name} ({role}) may not {describe}{where}")
-        return name, role
+    return act_as(open_app(settings), user_name(), channel="cli")
 
 
 def _first_line(e: Exception) -> str:
@@ -113,24 +89,58 @@ def _first_line(e: Exception) -> str:
 @contextmanager
 def command(json_out: bool):
     """Uniform error handling: one clear line, a JSON error with --json, the right exit code."""
-    from archive.keys import MasterKeyMissing
-    from archive.vault import VaultError
+    from archive.errors import DossierError
 
     try:
         yield
-    except CliError as e:
+    except DossierError as e:
         _fail(str(e), e.exit_code, json_out)
-    except VaultError as e:
-        _fail(str(e), e.exit_code, json_out)
-    except MasterKeyMissing as e:
-        _fail(str(e), 1, json_out)
     except typer.Exit:
         raise
+    except KeyboardInterrupt:
+        _fail("stopped; what was in hand is resumed at the next run, nothing was lost", 130, json_out)
+    except OSError as e:
+        if os.environ.get("DOSSIER_DEBUG"):
+            raise
+        if e.errno == errno.ENOSPC:
+            _disk_full(json_out)
+        _fail(
+            f"a file could not be read or written ({e.strerror or type(e).__name__}); nothing was lost or filed "
+            "twice. Check the paths and permissions and try again",
+            1,
+            json_out,
+        )
     except Exception as e:  # noqa: BLE001 - never show a library's message: it may quote content
         if os.environ.get("DOSSIER_DEBUG"):
             raise
-        _fail(f"internal error ({type(e).__name__}); nothing was filed twice or lost: the source files are "
-              "untouched. Try again; if it persists, tell the administrator", 1, json_out)
+        if _is_disk_full(e):
+            _disk_full(json_out)
+        _fail(
+            f"internal error ({type(e).__name__}); nothing was filed twice or lost: the source files are "
+            "untouched. Try again; if it persists, tell the administrator",
+            1,
+            json_out,
+        )
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    """SQLite says SQLITE_FULL when the catalog cannot grow; a flow's step reduces ENOSPC to its class name."""
+    while e is not None:
+        if getattr(e, "sqlite_errorname", None) == "SQLITE_FULL" or getattr(e, "code", None) == "OSError:ENOSPC":
+            return True
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        e = getattr(e, "orig", None) or e.__cause__ or e.__context__
+    return False
+
+
+def _disk_full(json_out: bool) -> None:
+    _fail(
+        "the disk is full; nothing was lost or filed twice (the source files are untouched). Free some space "
+        "and run the command again",
+        1,
+        json_out,
+    )
 
 
 def _fail(message: str, code: int, json_out: bool) -> None:
@@ -140,6 +150,17 @@ def _fail(message: str, code: int, json_out: bool) -> None:
     raise typer.Exit(code)
 
 
+_log_lock = threading.Lock()
+
+
+def log_line(line: str) -> None:
+    """One whole line of a long-running command's log, written at once: the watcher's threads log
+    side by side, and print() writes the text and its newline separately."""
+    with _log_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def emit(json_out: bool, data: dict, human: str) -> None:
     if json_out:
         print(json.dumps(data, default=str))
@@ -147,464 +168,647 @@ def emit(json_out: bool, data: dict, human: str) -> None:
         print(human)
 
 
-def parse_date(value: str | None, what: str) -> dt.date | None:
-    if value is None:
-        return None
+def parse_date(value: str | None, what: str):
+    from services import validate
+
+    return validate.date(value, what)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def when(iso: str | None) -> str:
+    """A stored UTC time in the firm's time zone, one format everywhere: 2026-11-30 14:02."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if not iso:
+        return "-"
+    t = dt.datetime.fromisoformat(iso)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(ZoneInfo(_zone())).strftime("%Y-%m-%d %H:%M")
+
+
+@functools.cache
+def _zone() -> str:
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise BadInput(f"{what} '{value}' is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
-
-
-def check_dossier_number(value: str) -> str:
-    from classify.doctypes import is_dossier_number
-
-    if not is_dossier_number(value):
-        raise BadInput(f"'{value}' is not a dossier number; they look like D-2026-0001")
-    return value
-
-
-def check_doc_type(value: str) -> str:
-    from classify.doctypes import DOCUMENT_TYPES, is_document_type
-
-    if not is_document_type(value):
-        raise BadInput(f"unknown document type '{value}'; use one of: {', '.join(DOCUMENT_TYPES)}")
-    return value
-
-
-def load_dossier(session, number: str):
-    from archive.catalog import Dossier
-
-    d = session.get(Dossier, check_dossier_number(number))
-    if d is None:
-        raise CliError(f"dossier {number} does not exist; check the number on the paper file", 4)
-    return d
-
-
-def write_file_atomically(target: Path, writer) -> None:
-    target = target.expanduser()
-    if not target.parent.is_dir():
-        raise BadInput(f"folder {target.parent} does not exist; choose an existing folder for -o")
-    tmp = target.with_name(f".{target.name}.part")
-    try:
-        writer(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return Settings().local_timezone
+    except Exception:  # noqa: BLE001 - a bad setting is reported by the command itself
+        return "Europe/Amsterdam"
 
 
 # ---- set-up and users ---------------------------------------------------------------------------
 
+
 @app.command()
 def init(json_out: bool = JsonOpt):
-    """Create the data home, catalog and master key; the acting user becomes privacy officer."""
-    with command(json_out):
-        ctx = Context()
-        s = ctx.settings
-        new_key = ctx.vault.initialise()
-        for d in (s.inbox_dir, s.work_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        from archive import audit
-        from archive.catalog import User
+    """Create the data home, catalog and master key; the acting user becomes privacy officer.
 
-        with ctx.vault.sessions() as session:
-            made = None
-            if session.query(User).count() == 0:
-                if not USER_NAME.match(ctx.user_name):
-                    raise BadInput(f"'{ctx.user_name}' is not a usable user name; set DOSSIER_USER")
-                ctx.vault.add_user(session, ctx.user_name, "privacy", by=None)
-                audit.record(session, actor=ctx.user_name, role="privacy", action="archive.init",
-                             detail="first user made privacy officer")
-                made = ctx.user_name
-            session.commit()
-        lines = [f"Archive ready at {s.home}", f"Scan inbox: {s.inbox_dir}"]
-        if new_key:
-            lines.append(f"New master key written to {s.master_key_path}: back it up now, apart from the archive. "
-                         "Without it nothing can be read.")
-        if made:
-            lines.append(f"{made} is the privacy officer.")
-        emit(json_out, {"home": str(s.home), "inbox": str(s.inbox_dir)}, "\n".join(lines))
+    Safe to repeat; never makes a new key for an existing archive."""
+    from services import setup
+
+    from .wiring import build_app
+
+    with command(json_out):
+        settings = load_settings()
+        out = setup.initialise(build_app(settings), user_name())
+        lines = [f"Archive ready at {out['home']}", f"Scan inbox: {out['inbox']}"]
+        if out["new_key"]:
+            lines.append(
+                f"New master key (id {out['key_id']}) written to {out['key_file']}: back it up now, apart "
+                "from the archive. Without it nothing can be read."
+            )
+        if out["privacy_officer"]:
+            lines.append(f"{out['privacy_officer']} is the privacy officer.")
+        emit(json_out, {"home": out["home"], "inbox": out["inbox"], "key_id": out["key_id"]}, "\n".join(lines))
 
 
 @user_app.command("add")
-def user_add(name: str, role: str = typer.Option(..., "--role", help="office, coach or privacy"), json_out: bool = JsonOpt):
-    """Add a user (privacy officer only)."""
-    from archive import access, audit
+def user_add(
+    name: str, role: str = typer.Option(..., "--role", help="office, coach or privacy"), json_out: bool = JsonOpt
+):
+    """Add a user (privacy officer only). Example: dossier user add anna --role coach"""
+    from services import users
 
     with command(json_out):
-        if role not in access.ROLES:
-            raise BadInput(f"unknown role '{role}'; use office, coach or privacy")
-        if not USER_NAME.match(name):
-            raise BadInput(f"'{name}' is not a usable user name; use letters, digits, dot, dash or underscore")
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, actor_role = ctx.require(session, "users.manage", describe="add users")
-            ctx.vault.add_user(session, name, role, by=actor)
-            audit.record(session, actor=actor, role=actor_role, action="user.add", detail=f"{name} as {role}")
-            session.commit()
-        emit(json_out, {"user": name, "role": role}, f"Added {name} as {role}.")
+        out = users.add_user(context(), name, role)
+        emit(json_out, out, f"Added {out['user']} as {out['role']}.")
+
+
+@user_app.command("list")
+def user_list(json_out: bool = JsonOpt):
+    """The users of the archive and their roles (privacy officer only)."""
+    from services import users
+
+    with command(json_out):
+        out = users.list_users(context())
+        human = "\n".join(
+            f"{u['user']:<20} {u['role']:<8} added {when(u['created_at'])}"
+            + (f" by {u['created_by']}" if u["created_by"] else "")
+            for u in out["users"]
+        )
+        emit(json_out, out, human or "No users.")
 
 
 # ---- dossiers and cover sheets ------------------------------------------------------------------
 
-@app.command()
-def new(coach: str = typer.Option(..., "--coach", help="the coach who may see this dossier"),
-        client_name: Optional[str] = typer.Option(None, "--client-name"),
-        bsn: Optional[str] = typer.Option(None, "--bsn", help="checked with the elfproef; stored encrypted"),
-        commissioner: Optional[str] = typer.Option(None, "--commissioner", help="e.g. UWV or the employer"),
-        start: Optional[str] = typer.Option(None, "--start", help="trajectory start, YYYY-MM-DD (default today)"),
-        json_out: bool = JsonOpt):
-    """Open a dossier for a client."""
-    from stdnum.nl import bsn as bsn_rules
-
-    from archive import audit
-    from archive.catalog import User
-
-    with command(json_out):
-        start_date = parse_date(start, "start date") or dt.date.today()
-        if start_date > dt.date.today() + dt.timedelta(days=366):
-            raise BadInput("the start date is more than a year ahead; check the date")
-        clean_bsn = None
-        if bsn is not None:
-            if not bsn_rules.is_valid(bsn):
-                # Never echo the number: it is personal data even when mistyped.
-                raise BadInput("the BSN is not valid (9 digits passing the elfproef); check the number")
-            clean_bsn = bsn_rules.compact(bsn)
-        if client_name is not None and not client_name.strip():
-            raise BadInput("the client name is empty; leave --client-name out or give the name")
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "dossier.create", describe="open dossiers")
-            c = session.get(User, coach)
-            if c is None or c.role != "coach":
-                raise BadInput(f"{coach} is not a coach; add them with `dossier user add {coach} --role coach` first")
-            number = ctx.vault.allocate_number(session, dt.date.today().year)
-            ctx.vault.create_dossier(session, number=number, coach=coach, commissioner=commissioner, start=start_date,
-                                     client_name=client_name.strip() if client_name else None, bsn=clean_bsn, by=actor)
-            audit.record(session, actor=actor, role=role, action="dossier.create", dossier=number)
-            session.commit()
-        emit(json_out, {"dossier": number}, f"Opened dossier {number} for coach {coach}.")
-
 
 @app.command()
-def cover(dossier: str, doc_type: str = typer.Option(..., "--type", help="document type"),
-          output: Path = typer.Option(..., "-o", "--output", help="PDF file to write"), json_out: bool = JsonOpt):
-    """Make a printable cover sheet for a dossier and document type."""
-    from archive import audit
-    from classify.coversheet import make_payload, render_cover_pdf
+def new(
+    coach: str = typer.Option(..., "--coach", help="the coach who may see this dossier"),
+    client_name: str | None = typer.Option(None, "--client-name", help="stored encrypted"),
+    bsn: str | None = typer.Option(None, "--bsn", help="checked with the elfproef; stored encrypted"),
+    commissioner: str | None = typer.Option(None, "--commissioner", help="e.g. UWV or the employer"),
+    start: str | None = typer.Option(None, "--start", help="trajectory start, YYYY-MM-DD (default today)"),
+    json_out: bool = JsonOpt,
+):
+    """Open a dossier for a client. Example: dossier new --coach anna --client-name "J. Jansen" --bsn 111222333"""
+    from services import dossiers
 
     with command(json_out):
-        check_dossier_number(dossier)
-        check_doc_type(doc_type)
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "cover.create", describe="make cover sheets")
-            d = load_dossier(session, dossier)
-            if d.status == "destroyed":
-                raise CliError(f"dossier {dossier} was destroyed; no cover sheets can be made for it", 4)
-            sheet = ctx.vault.issue_cover(session, dossier, doc_type, by=actor)
-            payload = make_payload(ctx.vault.cover_key(), dossier, doc_type, sheet.serial)
-            write_file_atomically(output, lambda tmp: render_cover_pdf(tmp, payload))
-            audit.record(session, actor=actor, role=role, action="cover.create", dossier=dossier,
-                         detail=f"serial {sheet.serial} {doc_type}")
-            session.commit()
-        emit(json_out, {"path": str(output), "dossier": dossier, "type": doc_type, "serial": sheet.serial},
-             f"Cover sheet {sheet.serial} for {dossier} ({doc_type}) written to {output}. Print it and put it on top.")
+        start_date = parse_date(start, "start date")
+        out = dossiers.open_dossier(
+            context(), coach=coach, client_name=client_name, bsn=bsn, commissioner=commissioner, start=start_date
+        )
+        human = f"Opened dossier {out['dossier']} for coach {out['coach']}."
+        if out.get("warning"):
+            human += f"\nWarning: {out['warning']}."
+            print(f"warning: {out['warning']}", file=sys.stderr)
+        emit(json_out, out, human)
+
+
+def _dossier_line(d: dict) -> str:
+    period = d["start"] + (f" – {d['end']}" if d["end"] else "")
+    return f"{d['dossier']:<14} {d['status']:<10} {d['coach']:<12} {period:<24} {d['client_name'] or '-'}"
+
+
+def _dossier_table(rows: list[dict]) -> str:
+    if not rows:
+        return "No dossiers."
+    head = f"{'dossier':<14} {'status':<10} {'coach':<12} {'trajectory':<24} client"
+    return "\n".join([head] + [_dossier_line(d) for d in rows])
+
+
+@app.command("list")
+def list_(json_out: bool = JsonOpt):
+    """The dossiers you may see (a coach: your own clients), newest first."""
+    from services import dossiers
+
+    with command(json_out):
+        out = dossiers.list_dossiers(context())
+        emit(json_out, out, _dossier_table(out["dossiers"]))
+
+
+@app.command()
+def find(
+    name: str | None = typer.Option(None, "--name", help="part of the client's name, any case"),
+    bsn: str | None = typer.Option(None, "--bsn", help="the client's BSN"),
+    json_out: bool = JsonOpt,
+):
+    """Find dossiers by client name or BSN, within what you may see. Example: dossier find --name jans"""
+    from services import dossiers
+
+    with command(json_out):
+        out = dossiers.find_dossiers(context(), name=name, bsn=bsn)
+        emit(json_out, out, _dossier_table(out["dossiers"]))
+
+
+@app.command()
+def show(
+    dossier: str,
+    reveal: bool = typer.Option(False, "--reveal", help="show the full BSN (recorded)"),
+    json_out: bool = JsonOpt,
+):
+    """One dossier: client, coach, dates, documents, paper file. The BSN is masked unless --reveal."""
+    from services import dossiers
+
+    from .cli_records import where
+
+    with command(json_out):
+        d = dossiers.show_dossier(context(), dossier, reveal=reveal)
+        lines = [
+            f"Dossier {d['dossier']} ({d['status']})",
+            f"  client:       {d['client_name'] or '-'}" + (f"   BSN {d['bsn']}" if d["bsn"] else ""),
+            f"  coach:        {d['coach']}",
+            f"  commissioner: {d['commissioner'] or '-'}",
+            f"  trajectory:   {d['start']} – {d['end'] or 'ongoing'}",
+            f"  destroy on:   {d['destroy_on'] or 'not set (the dossier is still open)'}",
+        ]
+        if d["hold"]:
+            lines.append(f"  legal hold:   since {d['hold']['since'][:10]} (nothing is destroyed)")
+        lines.append(f"  paper file:   {where(d['paper']) if d['paper'] else 'not registered'}")
+        lines.append(f"  documents:    {len(d['documents'])}")
+        lines += [
+            f"    {x['id'][:12]}  {x['type']:<26} {plural(x['pages'], 'page'):>9}  {when(x['scanned_at'])}"
+            for x in d["documents"]
+        ]
+        emit(json_out, d, "\n".join(lines))
+
+
+@app.command()
+def cover(
+    dossier: str,
+    doc_type: str = typer.Option(
+        ...,
+        "--type",
+        help="toestemmingsformulier, opdrachtbevestiging, "
+        "werkplan, arbeidsdeskundig-rapport, "
+        "coachingsplan, voortgangsrapportage, "
+        "eindrapportage, cv or aantekeningen",
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="PDF file (or folder) to write"),
+    force: bool = typer.Option(False, "--force", help="replace an existing file"),
+    json_out: bool = JsonOpt,
+):
+    """Make a printable cover sheet. Example: dossier cover D-2026-0001 --type aantekeningen -o voorblad.pdf"""
+    from services import covers, validate
+
+    from . import output as out_
+
+    with command(json_out):
+        number, doc_type = validate.dossier_number(dossier), validate.doc_type(doc_type)
+        target = out_.choose(output, f"voorblad-{number}-{doc_type}.pdf", force=force, json_out=json_out)
+        sheet = covers.make_cover(context(), number, doc_type)
+        out_.write(target, sheet.pdf)
+        emit(
+            json_out,
+            {"path": str(target), "dossier": sheet.dossier, "type": sheet.doc_type, "serial": sheet.serial},
+            f"Cover sheet {sheet.serial} for {sheet.dossier} ({sheet.doc_type}) written to {target}. Print it and "
+            "put it on top.",
+        )
 
 
 # ---- scanning -----------------------------------------------------------------------------------
 
-@app.command()
-def scan(files: list[Path] = typer.Argument(..., help="scanned files (PDF, TIFF, PNG, JPEG)"), json_out: bool = JsonOpt):
-    """Run the scan flow on files now. The files themselves are left in place."""
-    from .scanning import scan_files
 
-    with command(json_out):
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise BadInput(f"not a file: {missing[0]}; check the path (nothing was scanned)")
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "scan", describe="scan documents")
-        results = scan_files(ctx, files, actor, progress=not json_out)
-        emit(json_out, {"results": results}, "\n".join(_describe_result(r) for r in results))
+class _Bars:
+    """Page progress bars on stderr for people watching a scan (services.scanning.Progress)."""
+
+    def __init__(self, bar, total_files: int):
+        self.bar, self.total, self.tasks, self.n = bar, total_files, {}, 0
+
+    def started(self, source: Path, scan_id: str) -> None:
+        self.n += 1
+        self.tasks[scan_id] = self.bar.add_task(f"{source.name} ({self.n} of {self.total})", total=None)
+
+    def page(self, scan_id: str, done: int, total: int) -> None:
+        if scan_id in self.tasks:
+            self.bar.update(self.tasks[scan_id], completed=done, total=total)
+
+    def finished(self, source: Path) -> None:
+        pass
+
+
+@contextmanager
+def _progress(show: bool, files: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages"),
+        console=Console(stderr=True),
+        disable=not show,
+        transient=True,
+    ) as bar:
+        yield _Bars(bar, files)
 
 
 def _describe_result(r: dict) -> str:
-    docs = ", ".join(f"{d['dossier']} {d['type']} ({d['pages']} p.)" for d in r["documents"])
+    docs = ", ".join(f"{d['dossier']} {d['type']} ({plural(d['pages'], 'page')})" for d in r["documents"])
+    note = f" ({r['note']})" if r.get("note") else ""
     if r["status"] == "archived":
-        return f"archived    {r['source']}: {docs}"
+        return f"archived    {r['source']}: {docs}{note}"
     if r["status"] == "duplicate":
         return f"duplicate   {r['source']}: {r['reason']}"
+    if r["status"] == "refused":
+        return f"refused     {r['source']}: {r['reason']}"
     filed = f" Filed: {docs}." if docs else ""
-    return f"quarantined {r['source']}: {r['reason']}.{filed} See `dossier quarantine list`."
+    return f"quarantined {r['source']}: {r['reason']}.{filed} See `dossier quarantine list`.{note}"
+
+
+@app.command()
+def scan(
+    files: list[Path] = typer.Argument(..., help="scanned files (PDF, TIFF, PNG, JPEG)", metavar="FILE..."),
+    json_out: bool = JsonOpt,
+):
+    """Run the scan flow on files now. The files themselves are left in place."""
+    from services import scanning
+
+    from .prefect_server import prefect_for
+
+    with command(json_out):
+        scanning.check_scan_files(files)
+        ctx = context()
+        scanning.may_scan(ctx)
+        with prefect_for(ctx.app) as servers, _progress(not json_out, len(files)) as bars:
+            results = scanning.scan_files(ctx, files, progress=bars, fallback=servers.fallback)
+        emit(json_out, {"results": results}, "\n".join(_describe_result(r) for r in results))
 
 
 @app.command("run-inbox")
 def run_inbox(json_out: bool = JsonOpt):
     """Process every file waiting in the inbox once; filed files are removed from the inbox."""
-    from .scanning import process_inbox
+    from services import scanning
+
+    from .prefect_server import prefect_for
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, _ = ctx.require(session, "scan", describe="scan documents")
-        results = process_inbox(ctx, actor, progress=not json_out)
-        emit(json_out, {"results": results},
-             "\n".join(_describe_result(r) for r in results) or f"The inbox {ctx.settings.inbox_dir} is empty.")
+        ctx = context()
+        scanning.may_scan(ctx)
+        entries = scanning.inbox_entries(ctx.app.inbox_dir)
+        if not entries:
+            emit(json_out, {"results": []}, f"The inbox {ctx.app.inbox_dir} is empty.")
+            return
+        with prefect_for(ctx.app) as servers, _progress(not json_out, len(entries)) as bars:
+            results = scanning.run_inbox(ctx, progress=bars, fallback=servers.fallback)
+        emit(json_out, {"results": results}, "\n".join(_describe_result(r) for r in results))
 
 
 # ---- retrieval ----------------------------------------------------------------------------------
 
+
 @app.command()
 def docs(dossier: str, json_out: bool = JsonOpt):
     """List a dossier's documents."""
-    from sqlalchemy import select
-
-    from archive import audit
-    from archive.catalog import Document
+    from services import documents
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            d = load_dossier(session, dossier)
-            actor, role = ctx.require(session, "documents.list", d, describe="list documents")
-            if d.status == "destroyed":
-                audit.record(session, actor=actor, role=role, action="documents.list", outcome="refused",
-                             dossier=d.number, detail="destroyed")
-                session.commit()
-                when = f" on {d.destroyed_at:%Y-%m-%d}" if d.destroyed_at else ""
-                raise CliError(f"dossier {d.number} was destroyed{when}; its documents no longer exist", 4)
-            rows = session.execute(select(Document).where(Document.dossier == d.number, Document.destroyed_at.is_(None))
-                                   .order_by(Document.scanned_at, Document.id)).scalars().all()
-            audit.record(session, actor=actor, role=role, action="documents.list", dossier=d.number,
-                         detail=f"{len(rows)} documents")
-            session.commit()
-        out = [{"id": r.id, "type": r.doc_type, "pages": r.pages, "scanned_at": r.scanned_at.isoformat(),
-                "low_text_pages": r.low_text_pages} for r in rows]
-        human = "\n".join(f"{r['id']}  {r['type']:<26} {r['pages']:>3} p.  {r['scanned_at'][:16]}"
-                          + ("  (handwriting?)" if r["low_text_pages"] else "") for r in out)
-        emit(json_out, {"dossier": d.number, "documents": out}, human or f"Dossier {d.number} has no documents yet.")
+        out = documents.list_documents(context(), dossier)
+        rows = out["documents"]
+        head = f"Dossier {out['dossier']} (coach {out['coach']}): {plural(len(rows), 'document')}"
+        lines = [head]
+        if rows:
+            lines.append(f"  {'document':<32}  {'type':<26} {'pages':>5}  scanned")
+            lines += [
+                f"  {r['id']}  {r['type']:<26} {r['pages']:>5}  {when(r['scanned_at'])}"
+                + (f"  ({plural(r['low_text_pages'], 'page')} handwritten?)" if r["low_text_pages"] else "")
+                for r in rows
+            ]
+        else:
+            lines.append(f"Dossier {out['dossier']} has no documents yet.")
+        emit(json_out, out, "\n".join(lines))
 
 
 @app.command()
-def get(document: str, output: Path = typer.Option(..., "-o", "--output", help="PDF file to write"),
-        json_out: bool = JsonOpt):
-    """Write a decrypted copy of a document."""
-    from archive import audit
-    from archive.catalog import Document, Dossier
-    from archive.vault import IntegrityFailure, NotFound
+def get(
+    document: str = typer.Argument(..., help="document id, or its first 6 or more characters"),
+    output: Path = typer.Option(..., "-o", "--output", help="PDF file, a folder, or - for standard output"),
+    force: bool = typer.Option(False, "--force", help="replace an existing file"),
+    json_out: bool = JsonOpt,
+):
+    """Write a decrypted copy of a document (mode 0600). Example: dossier get 3f9a1c -o ~/notes/"""
+    from services import documents, validate
+
+    from . import output as out_
 
     with command(json_out):
-        if not re.fullmatch(r"[0-9a-f]{32}", document):
-            raise BadInput(f"'{document}' is not a document id; copy it from `dossier docs`")
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            doc = session.get(Document, document)
-            if doc is None:
-                ctx.actor(session)
-                raise CliError(f"document {document} does not exist", 4)
-            d = session.get(Dossier, doc.dossier)
-            actor, role = ctx.require(session, "documents.read", d, describe="read documents")
-            try:
-                with ctx.vault.open_document(session, doc) as decrypted:
-                    pages = len(decrypted.pages)
-                    write_file_atomically(output, lambda tmp: decrypted.save(tmp))
-            except IntegrityFailure:
-                audit.record_now(ctx.vault.sessions, actor=actor, role=role, action="document.read",
-                                 outcome="failed", dossier=d.number, document=doc.id, detail="integrity check failed")
-                raise
-            except NotFound:
-                audit.record_now(ctx.vault.sessions, actor=actor, role=role, action="document.read",
-                                 outcome="refused", dossier=d.number, document=doc.id, detail="destroyed")
-                raise
-            audit.record(session, actor=actor, role=role, action="document.read", dossier=d.number, document=doc.id)
-            session.commit()
-        emit(json_out, {"path": str(output), "pages": pages}, f"Wrote {pages} pages to {output}.")
+        ident = validate.document_id(document)
+        folder = output.expanduser() if str(output) != "-" and output.expanduser().is_dir() else None
+        target = None if folder else out_.choose(output, "", force=force, json_out=json_out)
+        read = documents.read_document(context(), ident)
+        if folder:  # a name that says what it is: dossier number, type, the id's start
+            target = out_.choose(folder, f"{read.dossier}_{read.doc_type}_{read.id[:8]}.pdf", force=force)
+        out_.write(target, read.pdf)
+        if target.path is None:
+            return
+        emit(
+            json_out,
+            {"path": str(target), "pages": read.pages, "document": read.id},
+            f"Wrote {plural(read.pages, 'page')} of document {read.id} to {target}.",
+        )
 
 
 @app.command()
-def search(text: str, dossier: Optional[str] = typer.Option(None, "--dossier"), json_out: bool = JsonOpt):
-    """Find pages containing every word of TEXT, in the dossiers you may see."""
-    from sqlalchemy import select
-
-    from archive import audit
-    from archive.catalog import Dossier
+def search(
+    text: str,
+    dossier: str | None = typer.Option(None, "--dossier", help="only in this dossier"),
+    json_out: bool = JsonOpt,
+):
+    """Find pages with every word of TEXT, in the dossiers you may see. Example: dossier search rugklacht"""
+    from services import documents
 
     with command(json_out):
-        if not text.strip():
-            raise BadInput("the search text is empty")
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            if dossier is not None:
-                d = load_dossier(session, dossier)
-                actor, role = ctx.require(session, "documents.search", d, describe="search")
-                numbers = [d.number]
-            else:
-                actor, role = ctx.require(session, "documents.search", describe="search documents")
-                q = select(Dossier.number).where(Dossier.status != "destroyed")
-                if role == "coach":
-                    q = q.where(Dossier.coach == actor)
-                numbers = list(session.execute(q.order_by(Dossier.number)).scalars())
-            hits = ctx.vault.search(session, numbers, text)
-            # The query itself is not logged: it may be a client's name.
-            audit.record(session, actor=actor, role=role, action="documents.search", dossier=dossier,
-                         detail=f"{len(hits)} hits in {len(numbers)} dossiers")
-            session.commit()
-        human = "\n".join(f"{h['dossier']}  {h['document']}  p.{h['page']}: {h['snippet']}" for h in hits)
-        emit(json_out, {"hits": hits}, human or "No pages found.")
+        out = documents.search(context(), text, dossier)
+        human = "\n".join(f"{h['dossier']}  {h['document'][:12]}  p.{h['page']}: {h['snippet']}" for h in out["hits"])
+        emit(json_out, out, human or "No pages found.")
 
 
 # ---- quarantine ---------------------------------------------------------------------------------
 
+
 @quarantine_app.command("list")
 def quarantine_list(json_out: bool = JsonOpt):
     """What is waiting to be filed by hand, with the reason."""
-    from sqlalchemy import select
-
-    from archive import audit
-    from archive.catalog import QuarantineItem
+    from services import quarantine
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
-            rows = session.execute(select(QuarantineItem).where(QuarantineItem.status == "open")
-                                   .order_by(QuarantineItem.received_at, QuarantineItem.id)).scalars().all()
-            items = [{"id": r.id, "reason": r.reason, "code": r.reason_code, "source": ctx.vault.quarantine_source(r)[1],
-                      "pages": r.pages, "received_at": r.received_at.isoformat()} for r in rows]
-            audit.record(session, actor=actor, role=role, action="quarantine.list", detail=f"{len(items)} items")
-            session.commit()
-        human = "\n".join(f"{i['id']}  {i['received_at'][:16]}  {i['source']}\n    {i['reason']}" for i in items)
-        emit(json_out, {"items": items}, human or "The quarantine is empty.")
-
-
-def _open_item(session, item_id: str):
-    from archive.catalog import QuarantineItem
-
-    item = session.get(QuarantineItem, item_id)
-    if item is None or item.status != "open":
-        raise CliError(f"quarantine item {item_id} is not waiting; see `dossier quarantine list`", 4)
-    return item
+        out = quarantine.list_items(context())
+        human = "\n".join(
+            f"{i['id']}  {when(i['received_at'])}  {i['source']}\n    {i['reason']}" for i in out["items"]
+        )
+        emit(json_out, out, human or "The quarantine is empty.")
 
 
 @quarantine_app.command("get")
-def quarantine_get(item_id: str, output: Path = typer.Option(..., "-o", "--output"), json_out: bool = JsonOpt):
-    """Write a decrypted copy of a quarantined scan, to see what it is."""
-    from archive import audit
+def quarantine_get(
+    item_id: str,
+    output: Path = typer.Option(..., "-o", "--output", help="file, folder or -"),
+    force: bool = typer.Option(False, "--force", help="replace an existing file"),
+    json_out: bool = JsonOpt,
+):
+    """Write a decrypted copy of a quarantined scan, to see what it is (the look is recorded)."""
+    from services import quarantine, validate
+
+    from . import output as out_
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
-            item = _open_item(session, item_id)
-            data = ctx.vault.quarantine_bytes(item)
-            write_file_atomically(output, lambda tmp: tmp.write_bytes(data))
-            audit.record(session, actor=actor, role=role, action="quarantine.read", detail=f"item {item.id}")
-            session.commit()
-        emit(json_out, {"path": str(output), "id": item_id}, f"Wrote quarantine item {item_id} to {output}.")
+        ident = validate.quarantine_id(item_id)
+        target = out_.choose(output, f"{ident}.pdf", force=force, json_out=json_out)
+        item = quarantine.read_item(context(), ident)
+        out_.write(target, item.data)
+        if target.path is not None:
+            emit(json_out, {"path": str(target), "id": item.id}, f"Wrote quarantine item {item.id} to {target}.")
 
 
 @quarantine_app.command("assign")
-def quarantine_assign(item_id: str, dossier: str = typer.Option(..., "--dossier"),
-                      doc_type: str = typer.Option(..., "--type"), json_out: bool = JsonOpt):
+def quarantine_assign(
+    item_id: str,
+    dossier: str = typer.Option(..., "--dossier"),
+    doc_type: str = typer.Option(..., "--type", help="the document type"),
+    json_out: bool = JsonOpt,
+):
     """File a quarantined scan into a dossier as one document of the given type."""
-    from .scanning import assign_item
+    from services import scanning, validate
+
+    from .prefect_server import prefect_for
 
     with command(json_out):
-        check_dossier_number(dossier)
-        check_doc_type(doc_type)
-        ctx = Context.ready()
-        result = assign_item(ctx, item_id, dossier, doc_type)
-        emit(json_out, result, f"Filed {item_id} into {dossier} as {doc_type}: document {result['documents'][0]['id']} "
-                               f"({result['documents'][0]['pages']} pages).")
+        validate.dossier_number(dossier)
+        validate.doc_type(doc_type)
+        validate.quarantine_id(item_id)
+        ctx = context()
+        with prefect_for(ctx.app) as servers:
+            result = scanning.assign_item(ctx, item_id, dossier, doc_type, servers.fallback)
+        doc = result["documents"][0]
+        emit(
+            json_out,
+            result,
+            f"Filed {result['id']} into {dossier.upper()} as {doc_type}: document {doc['id']} "
+            f"({plural(doc['pages'], 'page')}).",
+        )
 
 
 @quarantine_app.command("discard")
 def quarantine_discard(item_id: str, json_out: bool = JsonOpt):
     """Destroy a quarantined scan (for example after scanning the paper again)."""
-    from archive import audit
-    from archive.catalog import utcnow
+    from services import quarantine
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, role = ctx.require(session, "quarantine.work", describe="work the quarantine")
-            item = _open_item(session, item_id)
-            item.status, item.resolved_at, item.resolved_by = "discarded", utcnow(), actor
-            audit.record(session, actor=actor, role=role, action="quarantine.discard", detail=f"item {item.id}")
-            session.commit()
-            ctx.vault.quarantine_store().delete(item.blob_name)
-        emit(json_out, {"id": item_id, "status": "discarded"}, f"Discarded {item_id}.")
+        out = quarantine.discard_item(context(), item_id)
+        emit(json_out, out, f"Discarded {out['id']}.")
 
 
 # ---- audit --------------------------------------------------------------------------------------
 
+
+@audit_app.command("show")
+def audit_show(
+    dossier: str | None = typer.Option(None, "--dossier", help="only events on this dossier"),
+    user: str | None = typer.Option(None, "--user", help="only what this user did"),
+    since: str | None = typer.Option(None, "--since", help="from this day on, YYYY-MM-DD"),
+    json_out: bool = JsonOpt,
+):
+    """Who did what to which dossier, when, through which channel (privacy officer).
+
+    Example: dossier audit show --dossier D-2026-0001   (who has seen this dossier)"""
+    from services import audit_log
+
+    with command(json_out):
+        out = audit_log.show(context(), dossier=dossier, user=user, since=parse_date(since, "--since"))
+        lines = [
+            f"{e['seq']:>6}  {when(e['at'])}  {e['actor']:<16} {(e['role'] or '-'):<8} {e['channel']:<6} "
+            f"{e['action']:<22} {e['outcome']:<9} {e['dossier'] or '':<13} {(e['document'] or '')[:12]}"
+            for e in out["events"]
+        ]
+        head = f"{'seq':>6}  {'when':<16}  {'who':<16} {'role':<8} {'via':<6} {'action':<22} {'outcome':<9} dossier"
+        emit(json_out, out, "\n".join([head, *lines]) if lines else "No events.")
+
+
 @audit_app.command("verify")
 def audit_verify(json_out: bool = JsonOpt):
     """Check that no audit event was altered, removed or reordered."""
-    from archive import audit
+    from services import audit_log
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            ctx.require(session, "audit.verify", describe="verify the audit log")
-            report = audit.verify(session)
-        data = {"ok": report.ok, "events": report.events, "first_bad": report.first_bad, "problem": report.problem}
+        report = audit_log.verify(context())
+        data = {
+            "ok": report.ok,
+            "events": report.events,
+            "first_bad": report.first_bad,
+            "problem": report.problem,
+            "keyed_from": report.keyed_from,
+            "witnessed": report.witnessed,
+        }
         if not report.ok:
             if json_out:
                 print(json.dumps(data))
-            print(f"error: the audit log was tampered with: {report.problem}; tell the privacy officer", file=sys.stderr)
+            print(
+                f"error: the audit log was tampered with: {report.problem}; tell the privacy officer", file=sys.stderr
+            )
             raise typer.Exit(5)
-        emit(json_out, data, f"Audit log intact: {report.events} events.")
+        emit(
+            json_out,
+            data,
+            f"Audit log intact: {report.events} events, matching {report.witnessed} witnessed heads.",
+        )
 
 
 # ---- unattended running ------------------------------------------------------------------------
 
+
 @app.command()
 def watch():
     """Watch the inbox and run the schedules until stopped (Ctrl-C or SIGTERM)."""
-    from .watch import WatchError, run_watch
+    from services import scanning
+
+    from .watch import run_watch
 
     with command(False):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            actor, _ = ctx.require(session, "scan", describe="run the scan watcher")
-        try:
-            run_watch(ctx.settings, actor, log=lambda line: print(line, flush=True))
-        except WatchError as e:
-            raise CliError(str(e), 1) from None
+        for name in ("LEVEL", "FLOW_RUNS_LEVEL", "TASK_RUNS_LEVEL"):  # the watcher shows Prefect's warnings
+            os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_CONSOLE_{name}", "WARNING")
+        ctx = context()
+        scanning.may_scan(ctx)
+        run_watch(load_settings(), ctx, log=log_line)
 
 
 @app.command()
 def status(json_out: bool = JsonOpt):
-    """What the office needs to know: inbox, work in progress, quarantine, last archived, health."""
-    from .scanning import system_status
+    """What the office needs to know: inbox, work in progress, quarantine, last filed, health."""
+    from services import status as status_
+
+    from .cli_workers import pool_lines
 
     with command(json_out):
-        ctx = Context.ready()
-        with ctx.vault.sessions() as session:
-            ctx.actor(session)
-        st = system_status(ctx)
+        st = status_.system_status(context())
         w, srv = st["watcher"], st["server"]
-        human = "\n".join([
-            f"Inbox:        {st['inbox']} waiting",
-            f"In progress:  {st['in_progress']}",
-            f"Quarantine:   {st['quarantined']} to look at" + (" (see `dossier quarantine list`)" if st["quarantined"] else ""),
-            f"Last filed:   {st['last_archived'] or 'nothing yet'}",
-            f"Watcher:      " + (f"running (pid {w['pid']}, {w['mode']})" if w["running"] else "not running: start it with `dossier watch`"),
-            f"Prefect:      " + (f"{srv['url']} ({'healthy' if srv['healthy'] else 'not answering'})" if srv["url"] else "-"),
-        ])
+        if w["stuck"]:
+            watcher = f"STUCK (pid {w['pid']}: no pass of its loop since {when(w['loop_at'])}); restart it"
+        elif w["running"]:
+            watcher = f"running (pid {w['pid']}, {w['mode']})"
+        else:
+            watcher = "not running: start it with `dossier watch`"
+        human = "\n".join(
+            [
+                f"Inbox:        {st['inbox']} waiting"
+                + (
+                    f", {st['inbox_refused']} not taken in (links or special files: remove them)"
+                    if st["inbox_refused"]
+                    else ""
+                ),
+                f"In progress:  {st['in_progress']}",
+                f"Quarantine:   {st['quarantined']} to look at"
+                + (" (see `dossier quarantine list`)" if st["quarantined"] else ""),
+                f"Last filed:   {when(st['last_archived']) if st['last_archived'] else 'nothing yet'}",
+                f"Watcher:      {watcher}",
+                "Prefect:      "
+                + (f"{srv['url']} ({'healthy' if srv['healthy'] else 'not answering'})" if srv["url"] else "-"),
+                "Mailbox:      " + _mailbox_line(st["mailbox"]),
+                "Integrity:    " + _integrity_line(st.get("integrity")),
+                *pool_lines(st["pool"]),
+            ]
+            + _privacy_lines(st)
+        )
         emit(json_out, st, human)
 
 
+def _privacy_lines(st: dict) -> list[str]:
+    """Clients' requests due within a week and unreported breaches (the privacy officer's status only)."""
+    if st.get("requests_due") is None:
+        return []
+    due = st["requests_due"]
+    overdue = sum(r["overdue"] for r in due)
+    line = f"Requests:     {len(due)} due within 7 days" + (f" ({overdue} overdue)" if overdue else "")
+    lines = [line + (" (see `dossier request list --open`)" if due else "")]
+    if st.get("breaches_unreported"):
+        lines.append(
+            f"Breaches:     {st['breaches_unreported']} not yet reported to the authority (`dossier breach list`)"
+        )
+    return lines
+
+
+def _integrity_line(last: dict | None) -> str:
+    if last is None:
+        return "never checked: run `dossier integrity check` (nightly under `dossier watch`)"
+    verdict = "ok" if last["outcome"] == "ok" else "PROBLEMS FOUND: run `dossier integrity check`"
+    return f"last check {when(last['at'])} {verdict} ({last['detail']})"
+
+
+def _mailbox_line(m: dict | None) -> str:
+    if m is None:
+        return "no intake mailbox configured"
+    if m.get("problem"):
+        return f"misconfigured: {m['problem']}"
+    last = m["last_sweep"]
+    text = "never swept yet" if last is None else f"last sweep {when(last['at'])} ({last['outcome']})"
+    if m["oldest"]:
+        text += f"; oldest message arrived {when(m['oldest']['arrived'])}, deleted on {m['oldest']['delete_on']}"
+    return text
+
+
 # Command groups kept in their own modules register themselves on `app` when imported.
-from . import cli_records  # noqa: E402,F401
+from . import cli_integrity, cli_mail, cli_records  # noqa: E402,F401,I001
+from . import cli_rights, cli_users, cli_workers  # noqa: E402,F401,I001
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, help="Show the version and exit.", callback=lambda v: _version(v)
+    ),
+):
+    """The dossier scan archive: scan, file, find and destroy client dossiers."""
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        print(f"dossier {version('dossier-scan-archive')}")
+        raise typer.Exit(0)
 
 
 def main() -> None:
+    """Run a command. A usage error is one line too (with --json also as {"error"}), exit 2;
+    `dossier` alone, or a command group alone, shows its help."""
     os.umask(0o077)  # catalog, keys, archive and work files are for this account only
-    app()
+    import typer.main
+
+    args = sys.argv[1:]
+    try:
+        code = typer.main.get_command(app).main(args=args, prog_name="dossier", standalone_mode=False)
+    except Exception as e:  # noqa: BLE001 - only typer's usage errors are handled here
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        if type(e).__name__ == "Abort":  # end of input at a confirmation prompt
+            print("error: not confirmed; nothing was changed", file=sys.stderr)
+            sys.exit(1)
+        if not hasattr(e, "format_message") or getattr(e, "exit_code", None) != 2:
+            raise
+        where = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
+        message = e.format_message().rstrip(".")
+        message = message[:1].lower() + message[1:]
+        if "--json" in args:
+            print(json.dumps({"error": message}))
+        print(f"error: {message}{where}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Everything lives under DOSSIER_HOME unless a setting points elsewhere. The file
 `$DOSSIER_HOME/dossier.toml` may hold the same keys in lower case (e.g. `dpi = 300`).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     ocr_dpi: int = 200
     # A page beyond this is refused (decompression bombs, posters): A4 at 600 dpi is ~35 Mpx.
     max_page_megapixels: float = 60.0
+    # A scan with more pages is refused whole (`too-many-pages`): split the stack.
+    max_pages: int = 1000
     # Pages with fewer recognised words, or a lower mean confidence, are flagged (likely handwriting).
     low_text_words: int = 5
     low_confidence: float = 60.0
@@ -51,9 +54,31 @@ class Settings(BaseSettings):
     prefect_port: int = 4200  # the embedded Prefect server, bound to 127.0.0.1
     # Name of the served process-scan deployment; distinct names let several archives share one server.
     deployment: str = "process-scan"
+    # The intake mailbox (DESIGN.md §11): imap[s]://user@host:port/MAILBOX. The password is read
+    # only from this file (mode 0600), never from the environment, so it stays out of logs and Prefect.
+    imap_url: str | None = None
+    imap_password_file: Path | None = None
+    # The web app (DESIGN.md §9): loopback by default; any other address needs TLS here or a proxy
+    # in front that terminates it (then cookies are Secure). Sessions end after so many idle
+    # minutes, and after so many hours whatever happens.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_tls_cert: Path | None = None
+    web_tls_key: Path | None = None
+    web_behind_proxy: bool = False
+    web_idle_minutes: float = 15.0
+    web_session_hours: float = 10.0
+    # Scale-out (DESIGN.md §6): the Prefect work pool `dossier deploy` registers the deployments on and
+    # `dossier worker` serves; with it set, `dossier watch` dispatches to the pool instead of serving.
+    work_pool: str | None = None
+    # A run renews its hold on its scan (a lease in the catalog) every quarter of this; a scan whose
+    # worker died is taken over once its lease has run out.
+    lease_seconds: float = 60.0
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         toml = default_home() / "dossier.toml"
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml.is_file():
@@ -89,6 +114,13 @@ class Settings(BaseSettings):
         ZoneInfo(v)  # raises for an unknown zone name
         return v
 
+    @field_validator("max_pages")
+    @classmethod
+    def _pages_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("max_pages must be at least 1")
+        return v
+
     @field_validator("retention_upcoming_days", "paper_checkout_days")
     @classmethod
     def _days_positive(cls, v: int) -> int:
@@ -101,6 +133,20 @@ class Settings(BaseSettings):
         from archive.retention import parse_period
 
         return RetentionPolicy(parse_period(self.retention_period), self.retention_upcoming_days, self.local_timezone)
+
+    @field_validator("web_idle_minutes", "web_session_hours")
+    @classmethod
+    def _duration_positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0")
+        return v
+
+    @field_validator("lease_seconds")
+    @classmethod
+    def _lease_range(cls, v: float) -> float:
+        if not 5 <= v <= 600:
+            raise ValueError("lease_seconds must be between 5 and 600")
+        return v
 
     @field_validator("ocr_jobs")
     @classmethod
@@ -115,14 +161,6 @@ class Settings(BaseSettings):
     @property
     def inbox_dir(self) -> Path:
         return self.inbox or self.home / "inbox"
-
-    @property
-    def archive_dir(self) -> Path:
-        return self.home / "archive"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.home / "quarantine"
 
     @property
     def work_dir(self) -> Path:

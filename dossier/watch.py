@@ -3,34 +3,32 @@
 Starts (or joins, with PREFECT_API_URL) a Prefect server bound to 127.0.0.1 with its database
 under DOSSIER_HOME, puts right what a previous run left behind, serves the deployments with a
 concurrency limit, and watches the inbox. Stops cleanly on SIGTERM or Ctrl-C; what was in
-flight is resumed at the next start.
+flight is resumed at the next start. With DOSSIER_WORK_POOL set it serves nothing: it watches,
+claims and dispatches each scan to the work pool, whose workers (`dossier worker`, on any
+machine) run it, and it takes over the scans of workers that died.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from archive.errors import DossierError
+
+from .prefect_server import healthy
 from .settings import Settings
 from .wiring import prepare_prefect_env
 
 
-class WatchError(Exception):
-    pass
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+class WatchError(DossierError):
+    default_code = "watch"
 
 
 def _our_server(pid_file: Path) -> int | None:
@@ -74,29 +72,43 @@ def start_server(settings: Settings, log):
     """The server in PREFECT_API_URL, or our own on 127.0.0.1 with its database under the data home."""
     if os.environ.get("PREFECT_API_URL"):
         url = os.environ["PREFECT_API_URL"].rstrip("/")
-        if not _healthy(url):
+        if not healthy(url):
             raise WatchError(f"the Prefect server at {url} does not answer; start it or unset PREFECT_API_URL")
         return url, None
     url = f"http://127.0.0.1:{settings.prefect_port}/api"
     pid_file = settings.run_dir / "prefect-server.pid"
-    if _healthy(url):
+    if healthy(url):
         left = _our_server(pid_file)
         if left is None:
-            raise WatchError(f"something else already answers on port {settings.prefect_port}; stop it or set "
-                             "DOSSIER_PREFECT_PORT to a free port")
+            raise WatchError(
+                f"something else already answers on port {settings.prefect_port}; stop it or set "
+                "DOSSIER_PREFECT_PORT to a free port"
+            )
         log(f"Re-using the Prefect server (pid {left}) a previous watcher left running.")
         return url, _Adopted(left, pid_file)
     settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     server_log = open(settings.run_dir / "prefect-server.log", "ab")
     env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(settings.prefect_port)}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                             "--port", str(settings.prefect_port)], env=env, stdout=server_log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.prefect_port),
+        ],
+        env=env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
             raise WatchError(f"the Prefect server did not start; see {settings.run_dir / 'prefect-server.log'}")
-        if _healthy(url):
+        if healthy(url):
             pid_file.write_text(str(proc.pid))
             return url, _Started(proc, pid_file)
         time.sleep(0.5)
@@ -117,8 +129,15 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            data = {**self.info, "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "watcher_alive": self.watcher.alive, "mode": self.watcher.mode}
+            # loop_at comes from the loop that does the work: a watcher stuck in a pass shows as stuck.
+            loop_at = dt.datetime.fromtimestamp(self.watcher.loop_at, dt.UTC)
+            data = {
+                **self.info,
+                "heartbeat": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "loop_at": loop_at.isoformat(timespec="seconds"),
+                "watcher_alive": self.watcher.alive,
+                "mode": self.watcher.mode,
+            }
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             os.replace(tmp, self.path)
@@ -167,73 +186,184 @@ def single_instance(settings: Settings):
     return fd
 
 
-def run_watch(settings: Settings, started_by: str, log) -> None:
+def run_watch(settings: Settings, ctx, log) -> None:
+    """Run until stopped; `ctx` is the context of the person who started the watcher."""
+    from .web import serving
+
+    serving.check_binding(
+        settings.web_host, settings
+    )  # plain HTTP on a network address: refused before anything starts
     lock_fd = single_instance(settings)
+    for name in ("LEVEL", "FLOW_RUNS_LEVEL", "TASK_RUNS_LEVEL"):  # before Prefect reads its settings
+        os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_CONSOLE_{name}", "WARNING")
     prepare_prefect_env(settings)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     api_url, server = start_server(settings, log)
     os.environ["PREFECT_API_URL"] = api_url
+    web = _start_web(settings, ctx.app, log)
     try:
-        _serve(settings, api_url, started_by, log)
+        _serve(settings, api_url, ctx, log)
     finally:
+        if web is not None:
+            web.stop()
         if server is not None:
             server.stop()
         os.close(lock_fd)
 
 
-def _serve(settings: Settings, api_url: str, started_by: str, log) -> None:
+def _start_web(settings: Settings, app, log):
+    """The web app in a thread beside the watcher. If its port is taken the watcher still runs (the
+    inbox must not wait for the web), and says so."""
+    from .web import serving
+
+    web = serving.InThread(serving.server(app, settings))
+    try:
+        web.start()
+    except DossierError as e:
+        log(f"Web app NOT started: {e}")
+        return None
+    log(f"Web app on {serving.url(settings)}")
+    return web
+
+
+def _serve(settings: Settings, api_url: str, started_by, log) -> None:
     # Prefect reads its settings at import: import it only now that the environment is final.
     from prefect import serve
-    from prefect.deployments.runner import EntrypointType
 
-    from archive import audit
-    from flows import intake
+    from flows import intake, pool
+    from scanners.intake import NotAScan
     from scanners.pages import opens
     from scanners.watch import InboxWatcher
+    from services import scanning
+    from services.context import as_system
 
-    from . import deployments
-    from .wiring import build_vault
-
-    vault = build_vault(settings)
-    audit.record_now(vault.sessions, actor=started_by, role=None, action="watch.start", detail=f"inbox watcher started")
-    from prefect.schedules import Cron
-
-    served = [
-        deployments.process_scan.to_deployment(name=settings.deployment, entrypoint_type=EntrypointType.MODULE_PATH),
-        # Destruction of what is due, every night (the same schedule as in prefect.yaml).
-        deployments.retention_run.to_deployment(
-            name=f"retention-nightly{settings.deployment.removeprefix('process-scan')}",
-            schedules=[Cron("30 1 * * *", timezone=settings.local_timezone)], concurrency_limit=1,
-            entrypoint_type=EntrypointType.MODULE_PATH),
-    ]
-    for d in served:
-        d.apply()
-    counts = intake.reconcile()
-    log(f"Recovered after the last stop: {counts['resumed']} scans resumed, {counts['crashed_runs']} stale runs "
-        f"closed, {counts['cleaned']} work folders cleaned.")
+    app = started_by.app
+    pooled = app.work_pool is not None  # dispatch to the work pool's workers instead of serving
+    served = pool.deployments(settings.deployment, settings.local_timezone, mail=bool(settings.imap_url))
+    if pooled:
+        try:
+            pool.check_registered(app.pool_name, settings.deployment)
+        except pool.PoolProblem as e:
+            raise WatchError(str(e)) from None
+    system = as_system(app, "system:watch", channel="watch")
+    scanning.watcher_started(started_by)
+    if not pooled:
+        for d in served:
+            d.apply()
+    # With a pool, runs of other machines may be starting just now: they get a moment to take their lease.
+    counts = intake.reconcile(min_age_seconds=30) if pooled else intake.reconcile()
+    log(
+        f"Recovered after the last stop: {counts['resumed']} scans resumed, {counts['crashed_runs']} stale runs "
+        f"closed, {counts['cleaned']} work folders cleaned."
+    )
 
     def take_in(path: Path) -> None:
-        claimed = intake.claim(path)
-        if not claimed.duplicate:
-            intake.dispatch(claimed.scan_id)
+        try:
+            claimed = scanning.claim(system, path, from_inbox=True)
+        except NotAScan as problem:
+            refused(path, problem.code, problem)
+            return
+        if isinstance(claimed, dict):
+            log(f"duplicate   scan {claimed['scan'][:8]}: {claimed['reason']}")
+            return
+        intake.dispatch(claimed.scan_id)
+        log(f"taken in    scan {claimed.scan_id[:8]}" + (" (resumed)" if claimed.resumed else ""))
 
-    watcher = InboxWatcher(settings.inbox_dir, take_in, opens, settle_seconds=settings.settle_seconds,
-                           sweep_seconds=settings.sweep_seconds, polling=settings.watch_polling)
+    def refused(path: Path, code: str, problem=None) -> None:
+        problem = problem or NotAScan(code, f"a {code}, not a scanned file: it is left where it is")
+        scanning.refuse_entry(system, path, problem)
+        log(f"refused     an inbox entry ({code}): it is not a regular file and is left where it is; remove it")
+
+    watcher = InboxWatcher(
+        settings.inbox_dir,
+        take_in,
+        opens,
+        settle_seconds=settings.settle_seconds,
+        sweep_seconds=settings.sweep_seconds,
+        polling=settings.watch_polling,
+        on_refused=lambda path, code: refused(path, code),
+    )
     watcher.start()
-    mender = _Periodic(lambda: intake.reconcile(min_age_seconds=120), every=max(60.0, settings.sweep_seconds * 5))
+    # A scan whose worker died is taken over once its lease has run out (DESIGN.md §6: within 2 minutes).
+    every = settings.lease_seconds / 2 if pooled else max(60.0, settings.sweep_seconds * 5)
+    mender = _Periodic(lambda: intake.reconcile(min_age_seconds=120), every=every)
     mender.start()
+    reporter = _Periodic(_Outcomes(app, log), every=2.0)
+    reporter.start()
     ui = api_url[:-4] if api_url.endswith("/api") else api_url
-    heartbeat = Heartbeat(settings.run_dir / "watch.json",
-                          {"pid": os.getpid(), "api_url": api_url, "ui_url": ui, "inbox": str(settings.inbox_dir),
-                           "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}, watcher)
+    heartbeat = Heartbeat(
+        settings.run_dir / "watch.json",
+        {
+            "pid": os.getpid(),
+            "api_url": api_url,
+            "ui_url": ui,
+            "inbox": str(settings.inbox_dir),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        watcher,
+    )
     heartbeat.start()
-    log(f"Watching {settings.inbox_dir} ({watcher.mode}). Prefect UI: {ui}  — stop with Ctrl-C.")
+    to = f", dispatching to work pool {app.pool_name}" if pooled else ""
+    log(f"Watching {settings.inbox_dir} ({watcher.mode}){to}. Prefect UI: {ui}  — stop with Ctrl-C.")
     try:
-        serve(*served, limit=settings.watch_concurrency, pause_on_shutdown=False, print_starting_message=False,
-              query_seconds=2)
+        if pooled:
+            _until_stopped()
+        else:
+            serve(
+                *served,
+                limit=settings.watch_concurrency,
+                pause_on_shutdown=False,
+                print_starting_message=False,
+                query_seconds=2,
+            )
     finally:
+        # Prefect's runner exits from its SIGTERM handler while its background tasks wind down;
+        # asyncio then reports those tasks' SystemExit as an error: noise after a clean stop.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        reporter.stop()
         mender.stop()
         watcher.stop()
         heartbeat.stop()
-        audit.record_now(vault.sessions, actor=started_by, role=None, action="watch.stop")
-        log("Stopped. Scans in progress are resumed at the next start.")
+        scanning.watcher_started(started_by, stopped=True)
+        if pooled:
+            log("Stopped. Scans dispatched to the work pool go on; new files wait in the inbox for the next start.")
+        else:
+            log("Stopped. Scans in progress are resumed at the next start.")
+
+
+def _until_stopped() -> None:
+    """Wait for SIGTERM or Ctrl-C (the watcher's threads do the work)."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+class _Outcomes:
+    """One line per scan the watcher's runs finished: what was filed where, or why it waits in the
+    quarantine. Ids, dossier numbers and counts only: the console may end up in a system log."""
+
+    def __init__(self, app, log):
+        import datetime as dt
+
+        self.app, self.log, self.since = app, log, dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> None:
+        from services.scanning import finished_since
+
+        for scan in finished_since(self.app, self.since):
+            filed = ", ".join(f"{d['dossier']} {d['type']} ({d['pages']} p.)" for d in scan["documents"])
+            if scan["status"] == "archived":
+                self.log(f"filed       scan {scan['scan'][:8]}: {filed}")
+            else:
+                self.log(
+                    f"quarantined scan {scan['scan'][:8]}: {', '.join(scan['codes'])}"
+                    + (f"; filed {filed}" if filed else "")
+                    + " (see `dossier quarantine list`)"
+                )
+            self.since = max(self.since, scan["finished_at"])

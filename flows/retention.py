@@ -8,19 +8,19 @@ numbers, counts and cabinet locations only; nothing is persisted.
 
 Scheduled runs act as the system user `system:retention` (audit role `system`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Callable
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from archive import audit, lifecycle, shredding
-from archive.lifecycle import SYSTEM_ACTOR, SYSTEM_ROLE, RetentionPolicy
-from archive.records import Refused
+from archive.errors import NotPermitted
+from archive.lifecycle import SYSTEM_ACTOR, SYSTEM_ROLE
 from archive.retention import local_today
 
 from . import runtime
@@ -28,28 +28,15 @@ from . import runtime
 STEP = dict(cache_policy=NO_CACHE, persist_result=False, retries=0)
 ARTIFACT_KEY = "retention-run"
 
-_policy_factory: Callable[[], RetentionPolicy] | None = None
-
-
-def install_policy(factory: Callable[[], RetentionPolicy]) -> None:
-    """The application shell says what the retention period is (dossier/deployments.py)."""
-    global _policy_factory
-    _policy_factory = factory
-
-
-def current_policy() -> RetentionPolicy:
-    if _policy_factory is None:
-        import dossier.deployments  # noqa: F401  (a worker importing the flow directly gets the default wiring)
-    return _policy_factory() if _policy_factory is not None else RetentionPolicy()
-
 
 class RetentionIncomplete(Exception):
     """Some due dossiers could not be destroyed; they are retried by the next run. Carries the summary."""
 
     def __init__(self, summary: dict):
         failed = [s["dossier"] for s in summary.get("failed", [])]
-        super().__init__(f"{len(failed)} due dossier{'' if len(failed) == 1 else 's'} could not be destroyed: "
-                         f"{', '.join(failed)}")
+        super().__init__(
+            f"{len(failed)} due dossier{'' if len(failed) == 1 else 's'} could not be destroyed: {', '.join(failed)}"
+        )
         self.summary = summary
 
     def __reduce__(self):
@@ -66,7 +53,7 @@ def _role_of(actor: str) -> str:
 
 @task(name="find-due-dossiers", **STEP)
 def find_due(today: dt.date) -> lifecycle.RunPlan:
-    vault, policy = runtime.current().vault, current_policy()
+    vault, policy = runtime.current().vault, runtime.current().policy
     with vault.sessions() as s:
         plan = lifecycle.plan_run(s, today, policy)
     get_run_logger().info("retention %s: %d dossiers due, %d on hold", today, len(plan.destroy), len(plan.skipped))
@@ -76,13 +63,14 @@ def find_due(today: dt.date) -> lifecycle.RunPlan:
 @task(name="shred-dossier", **STEP)
 def shred(number: str, today: dt.date, actor: str, role: str, note: str | None) -> dict:
     """Crypto-shred one dossier in its own transaction. Failures are reduced to an error class."""
-    vault, policy = runtime.current().vault, current_policy()
+    vault, policy = runtime.current().vault, runtime.current().policy
     try:
-        with vault.sessions() as s:
-            record = shredding.shred_dossier(s, number, rule="retention", today=today, policy=policy, actor=actor,
-                                             role=role, note=note)
+        with vault.writer() as s:
+            record = shredding.shred_dossier(
+                s, number, rule="retention", today=today, policy=policy, actor=actor, role=role, note=note
+            )
             s.commit()
-    except Refused as e:  # a hold placed (or the end date changed) since the dossier was found due
+    except NotPermitted as e:  # a hold placed (or the end date changed) since the dossier was found due
         get_run_logger().info("dossier %s: not destroyed (%s)", number, e.code)
         return {"dossier": number, "refused": e.code}
     except Exception as e:  # noqa: BLE001 - never let a library message (which may quote content) reach Prefect
@@ -93,22 +81,26 @@ def shred(number: str, today: dt.date, actor: str, role: str, note: str | None) 
         return {"dossier": number, "error": code}
     if record is None:
         return {"dossier": number, "already": True}
-    get_run_logger().info("dossier %s destroyed: data key %s shredded, %d documents", number, record.key_id,
-                          record.documents)
+    get_run_logger().info(
+        "dossier %s destroyed: data key %s shredded, %d documents", number, record.key_id, record.documents
+    )
     return {"dossier": number, "documents": record.documents}
 
 
 @task(name="remove-files-and-scrub", **STEP)
 def finish_shredding() -> dict:
     result = shredding.finish(runtime.current().vault)
-    get_run_logger().info("retention: %d archive files removed, catalog log emptied: %s", result["files_removed"],
-                          result["catalog_scrubbed"])
+    get_run_logger().info(
+        "retention: %d archive files removed, catalog log emptied: %s",
+        result["files_removed"],
+        result["catalog_scrubbed"],
+    )
     return result
 
 
 @task(name="paper-worklist", **STEP)
 def worklist(today: dt.date) -> list[dict]:
-    vault, policy = runtime.current().vault, current_policy()
+    vault, policy = runtime.current().vault, runtime.current().policy
     with vault.sessions() as s:
         items = lifecycle.paper_worklist(s, today, policy)
     get_run_logger().info("retention: %d paper files to destroy", len(items))
@@ -118,11 +110,16 @@ def worklist(today: dt.date) -> list[dict]:
 @task(name="record-run", **STEP)
 def record_run(summary: dict, actor: str, role: str) -> None:
     vault = runtime.current().vault
-    with vault.sessions() as s:
-        audit.record(s, actor=actor, role=role, action="retention.run",
-                     outcome="failed" if summary["failed"] else "ok",
-                     detail=f"dated {summary['today']}: {len(summary['destroyed'])} destroyed, "
-                            f"{len(summary['skipped'])} skipped, {len(summary['paper_worklist'])} paper files to destroy")
+    with vault.writer() as s:
+        audit.record(
+            s,
+            actor=actor,
+            role=role,
+            action="retention.run",
+            outcome="failed" if summary["failed"] else "ok",
+            detail=f"dated {summary['today']}: {len(summary['destroyed'])} destroyed, "
+            f"{len(summary['skipped'])} skipped, {len(summary['paper_worklist'])} paper files to destroy",
+        )
         s.commit()
 
 
@@ -143,8 +140,9 @@ def publish(summary: dict) -> None:
     lines += ["", "## Skipped", ""]
     if summary["skipped"]:
         lines += ["| dossier | why |", "|---|---|"]
-        lines += [f"| {s['dossier']} | {'failed, retried next run' if s.get('failed') else _cell(s['reason'].split(';')[0])} |"
-                  for s in summary["skipped"]]
+        for s in summary["skipped"]:
+            why = "failed, retried next run" if s.get("failed") else _cell(s["reason"].split(";")[0])
+            lines.append(f"| {s['dossier']} | {why} |")
     else:
         lines.append("None.")
     lines += ["", "## Paper files to destroy", ""]
@@ -152,12 +150,17 @@ def publish(summary: dict) -> None:
         lines += ["| dossier | room | cabinet | shelf | status |", "|---|---|---|---|---|"]
         for p in summary["paper_worklist"]:
             loc = p["location"]
-            lines.append(f"| {p['dossier']} | {_cell(loc['room'])} | {_cell(loc['cabinet'])} | {_cell(loc['shelf'])} "
-                         f"| {p['status']} |")
+            lines.append(
+                f"| {p['dossier']} | {_cell(loc['room'])} | {_cell(loc['cabinet'])} | {_cell(loc['shelf'])} "
+                f"| {p['status']} |"
+            )
     else:
         lines.append("None.")
-    create_markdown_artifact("\n".join(lines), key=ARTIFACT_KEY,
-                             description=f"Retention run dated {summary['today']}: dossier numbers and locations only")
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=ARTIFACT_KEY,
+        description=f"Retention run dated {summary['today']}: dossier numbers and locations only",
+    )
 
 
 @flow(name="retention-run", persist_result=False, validate_parameters=False, log_prints=False)
@@ -169,27 +172,48 @@ def retention_run(today: str | dt.date | None = None, actor: str = SYSTEM_ACTOR)
     "paper_worklist", "files_removed"}; raises RetentionIncomplete (carrying that summary) when a
     dossier could not be destroyed.
     """
-    policy = current_policy()
+    policy = runtime.current().policy
     real_today = local_today(policy.timezone)
     day = (today if isinstance(today, dt.date) else dt.date.fromisoformat(today)) if today else real_today
-    note = f"run dated {day}, {(day - real_today).days} days after the real date {real_today}" if day > real_today else None
+    note = (
+        f"run dated {day}, {(day - real_today).days} days after the real date {real_today}"
+        if day > real_today
+        else None
+    )
     role = _role_of(actor)
     plan = find_due(day)
     destroyed, skipped, failed = [], list(plan.skipped), []
     for number in plan.destroy:
         result = shred(number, day, actor, role, note)
         if "refused" in result:
-            skipped.append({"dossier": number, "reason": "on legal hold; release it to allow destruction"
-                            if result["refused"] == "on-hold" else "no longer due"})
+            skipped.append(
+                {
+                    "dossier": number,
+                    "reason": "on legal hold; release it to allow destruction"
+                    if result["refused"] == "on-hold"
+                    else "no longer due",
+                }
+            )
         elif "error" in result:
             failed.append(result)
-            skipped.append({"dossier": number, "reason": f"destruction failed ({result['error']}); it is retried in "
-                                                         "the next run", "failed": True})
+            skipped.append(
+                {
+                    "dossier": number,
+                    "reason": f"destruction failed ({result['error']}); it is retried in the next run",
+                    "failed": True,
+                }
+            )
         elif "documents" in result:
             destroyed.append(result)
     finished = finish_shredding()
-    summary = {"today": day.isoformat(), "destroyed": destroyed, "skipped": skipped, "failed": failed,
-               "paper_worklist": worklist(day), "files_removed": finished["files_removed"]}
+    summary = {
+        "today": day.isoformat(),
+        "destroyed": destroyed,
+        "skipped": skipped,
+        "failed": failed,
+        "paper_worklist": worklist(day),
+        "files_removed": finished["files_removed"],
+    }
     if note:
         summary["note"] = note
     record_run(summary, actor, role)

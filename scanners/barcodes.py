@@ -156,19 +156,14 @@ def _binarise(image: Image.Image) -> Image.Image:
 
 
 def _decode_zbar(image: Image.Image) -> list[str]:
-    return [
-        symbol.data.decode("utf-8", errors="replace")
-        for symbol in pyzbar.decode(image, symbols=_ZBAR_SYMBOLS)
-    ]
+    return [symbol.data.decode("utf-8", errors="replace") for symbol in pyzbar.decode(image, symbols=_ZBAR_SYMBOLS)]
 
 
 def _decode_zxing(image: Image.Image) -> list[str]:
     # TextMode.Plain: the payload text itself, no human-readable decoration of control codes.
     return [
         result.text
-        for result in zxingcpp.read_barcodes(
-            image, formats=_zxing_formats(), text_mode=zxingcpp.TextMode.Plain
-        )
+        for result in zxingcpp.read_barcodes(image, formats=_zxing_formats(), text_mode=zxingcpp.TextMode.Plain)
     ]
 
 

@@ -3,6 +3,7 @@
 Each run writes the page text, a TSV with word confidences, and a text-only PDF (invisible text
 positioned like the page) that is later grafted onto the original page image.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,20 @@ class OcrResult:
 
 
 def ocr_page(image_path: Path, out_base: Path, *, languages: str, dpi: int, timeout: int) -> OcrResult:
-    cmd = ["tesseract", str(image_path), str(out_base), "-l", languages, "--dpi", str(dpi),
-           "-c", "textonly_pdf=1", "txt", "tsv", "pdf"]
+    cmd = [
+        "tesseract",
+        str(image_path),
+        str(out_base),
+        "-l",
+        languages,
+        "--dpi",
+        str(dpi),
+        "-c",
+        "textonly_pdf=1",
+        "txt",
+        "tsv",
+        "pdf",
+    ]
     try:
         proc = subprocess.run(cmd, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -54,8 +67,16 @@ def ocr_page(image_path: Path, out_base: Path, *, languages: str, dpi: int, time
 RECHECK_BELOW = 88.0
 
 
-def ocr_page_at(image_path: Path, out_base: Path, *, image_dpi: int, ocr_dpi: int, languages: str, timeout: int,
-                handwriting_below: float) -> OcrResult:
+def ocr_page_at(
+    image_path: Path,
+    out_base: Path,
+    *,
+    image_dpi: int,
+    ocr_dpi: int,
+    languages: str,
+    timeout: int,
+    handwriting_below: float,
+) -> OcrResult:
     """OCR a page image at `ocr_dpi` when it is finer than that (0: at its own resolution). Pages
     that read like handwriting (confidence under `handwriting_below`) are not read again: more
     pixels do not make tesseract read handwriting."""
@@ -74,8 +95,9 @@ def ocr_page_at(image_path: Path, out_base: Path, *, image_dpi: int, ocr_dpi: in
     if not handwriting_below <= quick.confidence < RECHECK_BELOW:
         return quick
     try:
-        full = ocr_page(image_path, out_base.with_name(out_base.name + "-full"), languages=languages, dpi=image_dpi,
-                        timeout=timeout)
+        full = ocr_page(
+            image_path, out_base.with_name(out_base.name + "-full"), languages=languages, dpi=image_dpi, timeout=timeout
+        )
     except OcrFailed:
         return quick  # the quick reading stands
     return full if full.confidence > quick.confidence else quick
@@ -92,8 +114,3 @@ def _mean_confidence(tsv: Path) -> tuple[float, int]:
             if row.get("level") == "5" and conf >= 0 and (row.get("text") or "").strip():
                 confs.append(conf)
     return (sum(confs) / len(confs) if confs else 0.0), len(confs)
-
-
-def tesseract_version() -> str:
-    out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, env=_ENV)
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "unknown"

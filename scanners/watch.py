@@ -6,16 +6,18 @@ shares, so a periodic full sweep looks at every file anyway, and files already t
 are found by the first sweep. Polling can be forced, and is used automatically on network
 file systems or when inotify cannot be set up.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import logging
 import os
+import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -101,15 +103,31 @@ class InboxWatcher:
     """Calls `on_ready(path)` once per settled file; `opens(path)` says whether it can be read yet.
 
     A file that stays unreadable after `give_up_factor` settle periods is handed over anyway, so a
-    broken scan reaches the quarantine instead of waiting in the inbox forever.
+    broken scan reaches the quarantine instead of waiting in the inbox forever. An entry that is not
+    a regular file (a symbolic link, a FIFO, a device) is never opened: `on_refused(path, code)` is
+    told once and the entry is left where it is. `loop_at` is the wall time of the last pass of the
+    loop that does the work, so a watcher stuck in a pass shows as stuck, not as alive.
     """
 
-    def __init__(self, inbox: Path, on_ready: Callable[[Path], None], opens: Callable[[Path], bool], *,
-                 settle_seconds: float = 5.0, sweep_seconds: float = 60.0, polling: bool | None = None,
-                 poll_seconds: float = 2.0, give_up_factor: float = 6.0):
+    def __init__(
+        self,
+        inbox: Path,
+        on_ready: Callable[[Path], None],
+        opens: Callable[[Path], bool],
+        *,
+        settle_seconds: float = 5.0,
+        sweep_seconds: float = 60.0,
+        polling: bool | None = None,
+        poll_seconds: float = 2.0,
+        give_up_factor: float = 6.0,
+        on_refused: Callable[[Path, str], None] | None = None,
+    ):
         self.inbox = inbox
         self.on_ready = on_ready
         self.opens = opens
+        self.on_refused = on_refused
+        self._refused: dict[Path, tuple[int, int]] = {}
+        self.loop_at = time.time()
         self.tracker = SettleTracker(settle_seconds)
         self.sweep_seconds = sweep_seconds
         self.poll_seconds = poll_seconds
@@ -164,14 +182,17 @@ class InboxWatcher:
                 self._candidates.add(path)
 
     def sweep(self) -> None:
-        """Look at every file in the inbox: the safety net for lost events, and the start-up scan."""
-        for p in self.inbox.rglob("*"):
-            if p.is_file():
-                self._wake(p)
+        """Look at every entry in the inbox: the safety net for lost events, and the start-up scan.
+        Symbolic links to folders are not entered (they are reported like any other link)."""
+        for root, dirs, names in os.walk(self.inbox, followlinks=False):
+            base = Path(root)
+            for name in names + [d for d in dirs if (base / d).is_symlink()]:
+                self._wake(base / name)
 
     def _loop(self) -> None:
         next_sweep = 0.0
         while not self._stop.is_set():
+            self.loop_at = time.time()
             now = time.monotonic()
             if now >= next_sweep:
                 try:
@@ -188,10 +209,16 @@ class InboxWatcher:
         for path in candidates:
             if self._stop.is_set():
                 return
+            self.loop_at = time.time()
             try:
-                st = path.stat()
+                st = os.lstat(path)
             except FileNotFoundError:
                 self._drop(path)
+                self._refused.pop(path, None)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                self._drop(path)
+                self._refuse(path, st)
                 continue
             if not self.tracker.observe(path, st.st_size, st.st_mtime_ns, now):
                 continue
@@ -202,6 +229,25 @@ class InboxWatcher:
                 self.on_ready(path)
             except Exception as e:  # noqa: BLE001 - one bad file must not stop the watcher
                 log.error("could not take in a scan: %s", type(e).__name__)
+
+    def _refuse(self, path: Path, st: os.stat_result) -> None:
+        """Report a link, FIFO or device once (until it changes); the sweep keeps finding it."""
+        seen = (st.st_ino, st.st_mode)
+        if self._refused.get(path) == seen:
+            return
+        self._refused[path] = seen
+        if self.on_refused is not None:
+            kind = {
+                stat.S_IFLNK: "symlink",
+                stat.S_IFIFO: "fifo",
+                stat.S_IFCHR: "device",
+                stat.S_IFBLK: "device",
+                stat.S_IFSOCK: "socket",
+            }.get(stat.S_IFMT(st.st_mode), "special")
+            try:
+                self.on_refused(path, kind)
+            except Exception as e:  # noqa: BLE001 - reporting must not stop the watcher
+                log.error("could not report a refused inbox entry: %s", type(e).__name__)
 
     def _drop(self, path: Path) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ Typical use::
 Each page image carries its resolution in ``img.info["dpi"]``; the writers use it when no ``dpi`` is passed,
 so a page from ``resample_dpi(..., 300, 200)`` or ``fax(...)`` still comes out as an A4 page.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,9 +22,9 @@ import re
 import subprocess
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -34,19 +35,38 @@ FAX_DPI = (204, 196)  # ITU-T T.4 "fine" resolution, horizontal x vertical
 MARGIN_CM = 2.5
 LINE_SPACING = 1.25  # baseline-to-baseline distance as a multiple of the font size
 
-DpiLike = Union[int, float, tuple]
+DpiLike = int | float | tuple
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _FONT_FILES = {False: "DejaVuSans.ttf", True: "DejaVuSerif.ttf"}
 
 __all__ = [
-    "DPI", "FAX_DPI", "a4_size", "text_page", "text_pages", "dutch_lines", "blank_page", "pdf_page_image",
-    "rotate", "add_noise", "jpeg", "resample_dpi", "fax", "office_quality", "duplex",
-    "write_pdf", "write_tiff", "write_image", "words_of", "word_recall", "ocr_text",
+    "DPI",
+    "FAX_DPI",
+    "a4_size",
+    "text_page",
+    "text_pages",
+    "dutch_lines",
+    "blank_page",
+    "pdf_page_image",
+    "rotate",
+    "add_noise",
+    "jpeg",
+    "resample_dpi",
+    "fax",
+    "office_quality",
+    "duplex",
+    "write_pdf",
+    "write_tiff",
+    "write_image",
+    "words_of",
+    "word_recall",
+    "ocr_text",
 ]
 
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
 
 def a4_size(dpi: DpiLike = DPI) -> tuple[int, int]:
     """Pixel size (width, height) of an A4 page at ``dpi`` (an int or an (x, y) pair)."""
@@ -101,6 +121,7 @@ def _as_l(img: Image.Image) -> Image.Image:
 # --------------------------------------------------------------------------------------------------
 # pages
 
+
 def _wrap(text: str, font, width: int) -> list[str]:
     words = text.split()
     if not words:
@@ -135,8 +156,9 @@ def _layout(lines: Sequence[str], dpi: int, font_size_pt: float, serif: bool):
     return font, (w, h), margin, line_h, rows
 
 
-def text_page(lines: list[str], dpi: int = 300, font_size_pt: float = 11, seed: int = 0, *,
-              serif: bool = False, ink: int = 0) -> Image.Image:
+def text_page(
+    lines: list[str], dpi: int = 300, font_size_pt: float = 11, seed: int = 0, *, serif: bool = False, ink: int = 0
+) -> Image.Image:
     """An A4 greyscale page at ``dpi`` with ``lines`` typeset in DejaVu Sans (``serif=True``: DejaVu Serif).
 
     Each item of ``lines`` is a paragraph: it is wrapped to the text width (2.5 cm margins) and starts on a
@@ -150,8 +172,9 @@ def text_page(lines: list[str], dpi: int = 300, font_size_pt: float = 11, seed: 
     return _render(rows, font, (w, h), margin, dpi, seed, ink)
 
 
-def text_pages(lines: list[str], dpi: int = 300, font_size_pt: float = 11, seed: int = 0, *,
-               serif: bool = False, ink: int = 0) -> list[Image.Image]:
+def text_pages(
+    lines: list[str], dpi: int = 300, font_size_pt: float = 11, seed: int = 0, *, serif: bool = False, ink: int = 0
+) -> list[Image.Image]:
     """Like :func:`text_page`, but flows the text over as many A4 pages as needed (page i gets seed+i)."""
     font, (w, h), margin, line_h, rows = _layout(lines, dpi, font_size_pt, serif)
     usable = h - 2 * margin
@@ -177,8 +200,9 @@ def _render(rows, font, size, margin, dpi, seed, ink) -> Image.Image:
     return _tag(img, dpi)
 
 
-def blank_page(dpi: int = 300, seed: int = 0, noise: bool = True, *,
-               show_through: Image.Image | None = None) -> Image.Image:
+def blank_page(
+    dpi: int = 300, seed: int = 0, noise: bool = True, *, show_through: Image.Image | None = None
+) -> Image.Image:
     """An empty A4 page as a scanner produces the back side of a sheet.
 
     With ``noise`` (default): paper a little off-white (~245-250) with a faint uneven tint, fine grain and a
@@ -191,7 +215,7 @@ def blank_page(dpi: int = 300, seed: int = 0, noise: bool = True, *,
     else:
         rng = _rng(seed)
         # low-frequency tint: a coarse random field blown up smoothly
-        coarse = (rng.standard_normal((12, 9)).astype(np.float32) * 1.5)
+        coarse = rng.standard_normal((12, 9)).astype(np.float32) * 1.5
         tint = np.asarray(Image.fromarray(coarse, mode="F").resize((w, h), Image.Resampling.BICUBIC))
         base = np.float32(rng.uniform(245.0, 250.0))
         arr = tint + base
@@ -236,6 +260,7 @@ def pdf_page_image(pdf_path, page: int = 1, dpi: int = 300) -> Image.Image:
 
 # --------------------------------------------------------------------------------------------------
 # degradations (each returns a new image)
+
 
 def rotate(img: Image.Image, degrees: float) -> Image.Image:
     """Rotate counter-clockwise by ``degrees`` around the centre, same size, corners filled white.
@@ -305,8 +330,9 @@ def _resample_xy(img, src: tuple[float, float], dst: tuple[float, float]) -> Ima
     return _tag(img.resize((nw, nh), method), dst)
 
 
-def fax(img: Image.Image, seed: int = 0, *, src_dpi: DpiLike | None = None, threshold: int = 150,
-        header: str | None = None) -> Image.Image:
+def fax(
+    img: Image.Image, seed: int = 0, *, src_dpi: DpiLike | None = None, threshold: int = 150, header: str | None = None
+) -> Image.Image:
     """A fax-like copy: resampled to 204 x 196 dpi (T.4 fine), thresholded to 1 bit (mode "1") with ragged
     edges, a few scan lines jittered sideways by a pixel or repeated, and some specks. The result is tagged
     204x196 dpi; ``src_dpi`` defaults to the image's own dpi (else 300). ``header`` adds a sender line at the
@@ -365,6 +391,7 @@ def duplex(pages: Sequence[Image.Image], seed: int = 0, *, show_through: bool = 
 # --------------------------------------------------------------------------------------------------
 # writing files
 
+
 def _page_dpi(img: Image.Image, dpi: DpiLike | None) -> tuple[float, float]:
     return _dpi_pair(dpi) if dpi is not None else _img_dpi(img)
 
@@ -382,8 +409,7 @@ def _encode_for_pdf(img: Image.Image, jpeg_quality: int | None) -> bytes:
     return buf.getvalue()
 
 
-def write_pdf(path, pages: list[Image.Image], dpi: DpiLike | None = None,
-              jpeg_quality: int | None = None) -> Path:
+def write_pdf(path, pages: list[Image.Image], dpi: DpiLike | None = None, jpeg_quality: int | None = None) -> Path:
     """Write ``pages`` as a PDF, one image per page, page size = pixel size / dpi (A4 stays A4).
 
     ``dpi`` None: each page's own ``info["dpi"]`` (default 300). Lossless by default (Flate for greyscale,
@@ -416,15 +442,20 @@ def write_tiff(path, pages: list[Image.Image], dpi: DpiLike | None = None) -> Pa
         raise ValueError("no pages")
     path = Path(path)
     all_bilevel = all(p.mode == "1" for p in pages)
-    frames = [p if p.mode in ("1", "L", "RGB") else p.convert("L" if len(p.getbands()) == 1 else "RGB")
-              for p in pages]
+    frames = [p if p.mode in ("1", "L", "RGB") else p.convert("L" if len(p.getbands()) == 1 else "RGB") for p in pages]
     for f in frames:  # an earlier save (e.g. as PNG) leaves its encoder settings behind, which TIFF would reuse
         for attr in ("encoderinfo", "encoderconfig"):
             if hasattr(f, attr):
                 delattr(f, attr)
     d = _page_dpi(pages[0], dpi)
-    frames[0].save(path, format="TIFF", save_all=True, append_images=frames[1:],
-                   compression="group4" if all_bilevel else "tiff_adobe_deflate", dpi=d)
+    frames[0].save(
+        path,
+        format="TIFF",
+        save_all=True,
+        append_images=frames[1:],
+        compression="group4" if all_bilevel else "tiff_adobe_deflate",
+        dpi=d,
+    )
     return path
 
 
@@ -477,8 +508,9 @@ def word_recall(expected_lines: list[str] | str, ocr_text: str) -> float:
     return sum((exp & got).values()) / total
 
 
-def ocr_text(image: Image.Image | str | os.PathLike, lang: str = "nld+eng", *, psm: int | None = None,
-             timeout: float = 300) -> str:
+def ocr_text(
+    image: Image.Image | str | os.PathLike, lang: str = "nld+eng", *, psm: int | None = None, timeout: float = 300
+) -> str:
     """Run the tesseract CLI on an image (written to a temporary PNG with its dpi) or an image file;
     single-threaded (OMP_THREAD_LIMIT=1) so tests can run pages in parallel."""
     import tempfile
@@ -500,23 +532,56 @@ def ocr_text(image: Image.Image | str | os.PathLike, lang: str = "nld+eng", *, p
 # Dutch (and some English) coaching notes
 
 _SUBJECTS = [
-    "cliënt", "de cliënt", "mevrouw", "meneer", "de werknemer", "de werkgever", "de leidinggevende",
-    "de bedrijfsarts", "de casemanager", "de coach", "zij", "hij", "het team", "de partner",
+    "cliënt",
+    "de cliënt",
+    "mevrouw",
+    "meneer",
+    "de werknemer",
+    "de werkgever",
+    "de leidinggevende",
+    "de bedrijfsarts",
+    "de casemanager",
+    "de coach",
+    "zij",
+    "hij",
+    "het team",
+    "de partner",
 ]
 _VERBS = [
-    "geeft aan dat", "vertelt dat", "merkt op dat", "benadrukt dat", "herkent dat", "verwacht dat",
-    "twijfelt of", "vraagt zich af of", "denkt dat", "hoopt dat", "ervaart dat", "is bang dat",
+    "geeft aan dat",
+    "vertelt dat",
+    "merkt op dat",
+    "benadrukt dat",
+    "herkent dat",
+    "verwacht dat",
+    "twijfelt of",
+    "vraagt zich af of",
+    "denkt dat",
+    "hoopt dat",
+    "ervaart dat",
+    "is bang dat",
 ]
 _CLAUSES = [
-    "het werk weer zwaar voelt", "de energie langzaam terugkomt", "de nachten onrustig zijn",
-    "de afspraken met de werkgever duidelijk zijn", "er te weinig ruimte is voor herstel",
-    "de eerste werkdagen goed zijn verlopen", "het contact met collega's beter gaat",
-    "de planning voor de komende weken haalbaar is", "de klachten minder worden",
-    "er meer structuur nodig is in de dag", "de balans tussen werk en privé beter moet",
-    "het gesprek met de leidinggevende spannend was", "de uren rustig kunnen worden opgebouwd",
-    "er nog veel onzekerheid is over de toekomst", "de zorgen over geld toenemen",
-    "de thuissituatie veel aandacht vraagt", "de motivatie groot is", "het sporten helpt",
-    "de begeleiding prettig is", "een andere functie beter zou passen",
+    "het werk weer zwaar voelt",
+    "de energie langzaam terugkomt",
+    "de nachten onrustig zijn",
+    "de afspraken met de werkgever duidelijk zijn",
+    "er te weinig ruimte is voor herstel",
+    "de eerste werkdagen goed zijn verlopen",
+    "het contact met collega's beter gaat",
+    "de planning voor de komende weken haalbaar is",
+    "de klachten minder worden",
+    "er meer structuur nodig is in de dag",
+    "de balans tussen werk en privé beter moet",
+    "het gesprek met de leidinggevende spannend was",
+    "de uren rustig kunnen worden opgebouwd",
+    "er nog veel onzekerheid is over de toekomst",
+    "de zorgen over geld toenemen",
+    "de thuissituatie veel aandacht vraagt",
+    "de motivatie groot is",
+    "het sporten helpt",
+    "de begeleiding prettig is",
+    "een andere functie beter zou passen",
 ]
 _OPENERS = [
     "Gesprek met {s} over werkhervatting en de eerste stappen.",
@@ -559,8 +624,20 @@ _ENGLISH = [
     "Progress is steady although energy levels still vary.",
 ]
 _WEEKDAYS = ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag"]
-_MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
-           "oktober", "november", "december"]
+_MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 
 
 def _sentence(r: random.Random) -> str:
@@ -575,8 +652,11 @@ def _sentence(r: random.Random) -> str:
     elif k < 0.86:
         s = r.choice(_ENGLISH)
     elif k < 0.93:
-        s = (f"Op {r.choice(_WEEKDAYS)} {r.randint(1, 28)} {r.choice(_MONTHS)} "
-             f"{r.choice(['bespreken we', 'evalueren we', 'plannen we'])} {r.choice(['het plan', 'de opbouw', 'de voortgang', 'de doelen'])}.")
+        s = (
+            f"Op {r.choice(_WEEKDAYS)} {r.randint(1, 28)} {r.choice(_MONTHS)} "
+            f"{r.choice(['bespreken we', 'evalueren we', 'plannen we'])} "
+            f"{r.choice(['het plan', 'de opbouw', 'de voortgang', 'de doelen'])}."
+        )
     else:
         s = r.choice(_OPENERS).format(s=r.choice(_SUBJECTS[:4]))
     return s[0].upper() + s[1:]

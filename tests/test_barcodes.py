@@ -106,9 +106,7 @@ def load_page(path: Path, index: int) -> Image.Image:
                 if i == index:
                     return frame.copy()  # native mode (RGB, LA, ...) on purpose
         raise IndexError(f"{path.name} has no page {index}")
-    (page,) = convert_from_path(
-        path, dpi=300, first_page=index + 1, last_page=index + 1, grayscale=True
-    )
+    (page,) = convert_from_path(path, dpi=300, first_page=index + 1, last_page=index + 1, grayscale=True)
     return page
 
 
@@ -231,9 +229,7 @@ def salt_and_pepper(image: Image.Image, amount: float, seed: int = 7) -> Image.I
 
 def fax(image_300dpi: Image.Image) -> Image.Image:
     """1-bit ~200 dpi page, like a fax or a scanner in line-art mode."""
-    small = image_300dpi.resize(
-        (round(image_300dpi.width * 2 / 3), round(image_300dpi.height * 2 / 3)), Image.BILINEAR
-    )
+    small = image_300dpi.resize((round(image_300dpi.width * 2 / 3), round(image_300dpi.height * 2 / 3)), Image.BILINEAR)
     return small.point(lambda v: 255 if v > 128 else 0).convert("1")
 
 

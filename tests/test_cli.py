@@ -1,10 +1,11 @@
 """The command's edges: bad input gets one clear line and a non-zero exit, nothing half-written;
 roles are enforced; the audit chain can be verified from the command line."""
+
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+
+from .conftest import catalog
 
 
 @pytest.fixture(scope="module")
@@ -14,17 +15,20 @@ def cli(shared_archive):
     return a
 
 
-@pytest.mark.parametrize("args,code,words", [
-    (("new", "--coach", "anna", "--bsn", "123456789"), 2, "elfproef"),
-    (("new", "--coach", "anna", "--start", "01-03-2026"), 2, "YYYY-MM-DD"),
-    (("new", "--coach", "olaf"), 2, "is not a coach"),
-    (("cover", "D-2026-0001", "--type", "recept", "-o", "/tmp/x.pdf"), 2, "unknown document type"),
-    (("cover", "2026-1", "--type", "cv", "-o", "/tmp/x.pdf"), 2, "not a dossier number"),
-    (("cover", "D-2026-0999", "--type", "cv", "-o", "/tmp/x.pdf"), 4, "does not exist"),
-    (("cover", "D-2026-0001", "--type", "cv", "-o", "/nonexistent/dir/x.pdf"), 2, "does not exist"),
-    (("scan", "/nonexistent/scan.pdf"), 2, "not a file"),
-    (("get", "nothex", "-o", "/tmp/x.pdf"), 2, "not a document id"),
-])
+@pytest.mark.parametrize(
+    "args,code,words",
+    [
+        (("new", "--coach", "anna", "--bsn", "123456789"), 2, "elfproef"),
+        (("new", "--coach", "anna", "--start", "01-03-2026"), 2, "YYYY-MM-DD"),
+        (("new", "--coach", "olaf"), 2, "is not a coach"),
+        (("cover", "D-2026-0001", "--type", "recept", "-o", "/tmp/x.pdf"), 2, "unknown document type"),
+        (("cover", "2026-1", "--type", "cv", "-o", "/tmp/x.pdf"), 2, "not a dossier number"),
+        (("cover", "D-2026-0999", "--type", "cv", "-o", "/tmp/x.pdf"), 4, "does not exist"),
+        (("cover", "D-2026-0001", "--type", "cv", "-o", "/nonexistent/dir/x.pdf"), 2, "does not exist"),
+        (("scan", "/nonexistent/scan.pdf"), 2, "not a file"),
+        (("get", "nothex", "-o", "/tmp/x.pdf"), 2, "not a document id"),
+    ],
+)
 def test_bad_input_is_one_clear_line(cli, args, code, words):
     r = cli.run(*args, user="olaf")
     assert r.rc == code, r.stderr
@@ -38,9 +42,9 @@ def test_bsn_is_never_echoed(cli):
 
 
 def test_failed_cover_leaves_nothing_behind(cli):
-    before = sqlite3.connect(cli.home / "catalog.db").execute("SELECT count(*) FROM cover_sheets").fetchone()[0]
+    before = cli.sql("SELECT count(*) FROM cover_sheets")
     assert cli.run("cover", cli.d1, "--type", "cv", "-o", "/nonexistent/dir/x.pdf", user="olaf").rc == 2
-    after = sqlite3.connect(cli.home / "catalog.db").execute("SELECT count(*) FROM cover_sheets").fetchone()[0]
+    after = cli.sql("SELECT count(*) FROM cover_sheets")
     assert before == after
 
 
@@ -70,10 +74,9 @@ def test_human_output_without_json(cli):
 
 def test_audit_verify_detects_an_edited_event(archive):
     assert archive.ok("audit", "verify")["ok"]
-    con = sqlite3.connect(archive.home / "catalog.db")
-    con.execute("DROP TRIGGER audit_no_update")  # an attacker with file access
-    con.execute("UPDATE audit_events SET actor='someone' WHERE seq=2")
-    con.commit()
+    with catalog(archive.home) as con:
+        con.execute("DROP TRIGGER audit_no_update")  # an attacker with file access
+        con.execute("UPDATE audit_events SET actor='someone' WHERE seq=2")
     r = archive.run("audit", "verify")
     assert r.rc == 5 and r.data["ok"] is False and r.data["first_bad"] == 2
     assert "tampered" in r.stderr

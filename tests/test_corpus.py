@@ -3,6 +3,7 @@
 None of these carries our cover sheet, so every file must end in the quarantine with a specific
 reason, in one `dossier scan` run that neither crashes nor hangs, with bounded memory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,11 +35,18 @@ PEAK_RSS_LIMIT_MB = 1500
 def corpus_run(shared_archive):
     files = sorted(p for folder in FOLDERS for p in folder.iterdir() if p.is_file() and p.suffix != ".md")
     # Measure the peak RSS of the largest process in the run (dossier itself, pdftoppm, tesseract...).
-    probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr[-3000:], "
-             "'peak_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
-    p = subprocess.run([sys.executable, "-c", "import json; " + probe, str(BIN / "dossier"), "scan", *map(str, files),
-                        "--json"], env=shared_archive.env("olaf"), capture_output=True, text=True, timeout=900)
+    probe = (
+        "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr[-3000:], "
+        "'peak_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", "import json; " + probe, str(BIN / "dossier"), "scan", *map(str, files), "--json"],
+        env=shared_archive.env("olaf"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     run = json.loads(p.stdout)
     assert run["rc"] == 0, run["err"]
     items = {i["id"]: i for i in shared_archive.ok("quarantine", "list", user="olaf")["items"]}
@@ -57,7 +65,9 @@ def test_every_file_is_reported_and_quarantined(corpus_run):
             continue
         seen.add(digest)
         codes = {items[q]["code"] for q in r["quarantine"]}
-        expected_ok = codes == {SPECIFIC[f.name]} if f.name in SPECIFIC else codes and codes <= {"no-cover", "no-content"}
+        expected_ok = (
+            codes == {SPECIFIC[f.name]} if f.name in SPECIFIC else codes and codes <= {"no-cover", "no-content"}
+        )
         if r["status"] != "quarantined" or r["documents"] or not expected_ok:
             wrong.append((f.name, r["status"], sorted(codes)))
     assert wrong == []

@@ -1,5 +1,6 @@
 """Reading pages at a lower resolution (real tesseract, no Prefect): as well as at the scanned
 resolution, with doubtful print read again at full resolution and handwriting left alone."""
+
 from __future__ import annotations
 
 import csv
@@ -16,15 +17,18 @@ from .test_scan_path import _scribbles
 def _read(tmp_path: Path, image, name: str, ocr_dpi: int = 200):
     path = tmp_path / f"{name}.pgm"
     image.convert("L").save(path)
-    result = ocr_page_at(path, tmp_path / name, image_dpi=300, ocr_dpi=ocr_dpi, languages="nld+eng", timeout=300,
-                         handwriting_below=60.0)
+    result = ocr_page_at(
+        path, tmp_path / name, image_dpi=300, ocr_dpi=ocr_dpi, languages="nld+eng", timeout=300, handwriting_below=60.0
+    )
     return result, _page_width(result.text_pdf.with_suffix(".tsv")), (tmp_path / f"{name}-full.txt").exists()
 
 
 def _page_width(tsv: Path) -> int:
     """Width in pixels of the image tesseract read (the TSV's page row)."""
     with open(tsv, encoding="utf-8", newline="") as f:
-        return int(next(r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["level"] == "1")["width"])
+        return int(
+            next(r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["level"] == "1")["width"]
+        )
 
 
 @pytest.mark.parametrize("pt", [7, 11])

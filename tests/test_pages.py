@@ -1,5 +1,6 @@
 """Getting page pixels: a page that is just the scanner's image is decoded directly, and what that
 gives must look like what poppler renders, at the same size and with the scanner's dpi."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,9 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from archive import pdf as pdfwrap
 from classify.coversheet import make_payload, render_cover_pdf
-from scanners.pages import Limits, normalise_to_pdf, render
+from scanners import pdfpages
+from scanners.pages import Limits, SourceProblem, normalise_to_pdf, render
 from scanners.poppler import render_page
 from tests import scanmaker as sm
 
@@ -30,7 +31,7 @@ def _difference(a: Image.Image, b: Image.Image) -> float:
 
 def _same_as_poppler(path, *, direct: bool, tolerance: float):
     with pikepdf.open(path) as doc:
-        decoded = pdfwrap.scan_image(doc.pages[0])
+        decoded = pdfpages.scan_image(doc.pages[0])
     assert (decoded is not None) == direct
     ours = render(path, 1, LIMITS)
     poppler = render_page(path, 1, LIMITS.dpi)
@@ -47,16 +48,28 @@ def _bilevel(image: Image.Image) -> Image.Image:
 
 def _tinted(image: Image.Image) -> Image.Image:
     rgb = image.convert("RGB")
-    return sm._tag(Image.merge("RGB", [rgb.getchannel(0), rgb.getchannel(1).point(lambda v: v * 0.97),
-                                       rgb.getchannel(2).point(lambda v: v * 0.9)]), 300)
+    return sm._tag(
+        Image.merge(
+            "RGB",
+            [
+                rgb.getchannel(0),
+                rgb.getchannel(1).point(lambda v: v * 0.97),
+                rgb.getchannel(2).point(lambda v: v * 0.9),
+            ],
+        ),
+        300,
+    )
 
 
-@pytest.mark.parametrize("name, make, jpeg", [
-    ("grey JPEG", lambda: sm.office_quality(_text()), 70),
-    ("grey lossless", lambda: _text(), None),
-    ("colour lossless", lambda: _tinted(_text()), None),
-    ("1-bit CCITT", lambda: _bilevel(_text()), None),
-])
+@pytest.mark.parametrize(
+    "name, make, jpeg",
+    [
+        ("grey JPEG", lambda: sm.office_quality(_text()), 70),
+        ("grey lossless", lambda: _text(), None),
+        ("colour lossless", lambda: _tinted(_text()), None),
+        ("1-bit CCITT", lambda: _bilevel(_text()), None),
+    ],
+)
 def test_scanner_pages_are_decoded_not_rendered(tmp_path, name, make, jpeg):
     original = make()
     path = sm.write_pdf(tmp_path / "scan.pdf", [original], jpeg_quality=jpeg)
@@ -130,11 +143,41 @@ def test_pages_with_more_than_an_image_are_rendered(tmp_path):
     _same_as_poppler(letter, direct=False, tolerance=0.01)
 
 
-def test_a_damaged_image_stream_is_left_to_the_renderer(tmp_path):
-    path = sm.write_pdf(tmp_path / "scan.pdf", [sm.office_quality(_text(seed=9))], jpeg_quality=70)
+def _damage(path, cut) -> None:
     with pikepdf.open(path, allow_overwriting_input=True) as doc:
-        (image,) = doc.pages[0].resources["/XObject"].values()
+        image = next(x for x in doc.pages[0].resources["/XObject"].values() if x.Subtype == "/Image")
         raw = image.read_raw_bytes()
-        image.write(raw[: len(raw) // 2], filter=pikepdf.Name.DCTDecode)  # cut off, as a failed transfer does
+        image.write(cut(raw), filter=image.Filter, decode_parms=image.get("/DecodeParms"))
         doc.save(path)
-    _same_as_poppler(path, direct=False, tolerance=0.01)
+
+
+@pytest.mark.parametrize("cut", [lambda raw: raw[: len(raw) // 2], lambda raw: raw[:600]], ids=["half", "header only"])
+def test_a_damaged_image_stream_makes_the_page_unreadable(tmp_path, cut):
+    """Poppler draws a cut-off JPEG partly or not at all, without an error: a page drawn as
+    nothing would pass for a blank back and be dropped. It must hold the scan instead."""
+    path = sm.write_pdf(tmp_path / "scan.pdf", [sm.office_quality(_text(seed=9))], jpeg_quality=70)
+    _damage(path, cut)
+    with pikepdf.open(path) as doc, pytest.raises(pdfpages.Undecodable):
+        pdfpages.scan_image(doc.pages[0])
+    with pytest.raises(SourceProblem) as raised:
+        render(path, 1, LIMITS)
+    assert raised.value.code == "unreadable-page" and "page 1" in str(raised.value)
+
+
+def test_a_damaged_image_on_a_rendered_page_makes_it_unreadable(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    photo = tmp_path / "photo.png"
+    _text(seed=6).reduce(4).save(photo)
+    letter = tmp_path / "letter.pdf"
+    c = canvas.Canvas(str(letter), pagesize=A4)
+    c.drawString(100, 800, "Geachte heer,")
+    c.drawImage(str(photo), 100, 300, width=300, height=424)
+    c.showPage()
+    c.save()
+    render(letter, 1, LIMITS)  # whole, it renders
+    _damage(letter, lambda raw: raw[: len(raw) // 3])
+    with pytest.raises(SourceProblem) as raised:
+        render(letter, 1, LIMITS)
+    assert raised.value.code == "unreadable-page"

@@ -1,22 +1,24 @@
 """What cannot be filed with certainty goes to the quarantine with a reason a person can act on,
 and the people working the queue can look at, assign and discard items."""
-from __future__ import annotations
 
-import base64
-import sqlite3
+from __future__ import annotations
 
 import pikepdf
 import pytest
 
-from archive import crypto
 from classify.coversheet import CoverPayload, make_payload, render_cover_pdf
 
 from . import scanmaker as sm
 
 
 def _cover_key(home):
-    master = base64.b64decode((home / "keys" / "master.key").read_bytes().strip())
-    return crypto.derive(master, "cover-sheets")
+    """The archive's cover-sheet key (stored wrapped under the master key), as its owner can read it."""
+    from dossier.settings import Settings
+    from dossier.wiring import build_vault
+
+    vault = build_vault(Settings(home=home))
+    vault.ready()
+    return vault.cover_key()
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def queue(shared_archive, tmp_path_factory):
 
     genuine = a.ok("cover", d1, "--type", "cv", "-o", tmp / "genuine.pdf", user="olaf")
     # Forged: the payload of a real sheet for d1, rewritten to d2 (signature left as it was).
-    forged = CoverPayload(d2, "cv", genuine["serial"], make_payload(_cover_key(a.home), d1, "cv", genuine["serial"]).mac)
+    forged = CoverPayload(
+        d2, "cv", genuine["serial"], make_payload(_cover_key(a.home), d1, "cv", genuine["serial"]).mac
+    )
     render_cover_pdf(tmp / "forged-cover.pdf", forged)
     # Signed with the real key, but for a dossier that does not exist.
     unknown = make_payload(_cover_key(a.home), "D-2026-0999", "cv", genuine["serial"])
@@ -134,8 +138,7 @@ def test_unreadable_items_cannot_be_assigned(queue):
 def test_discard_removes_the_item_and_its_blob(queue):
     a = queue["a"]
     item = queue["by_name"]["password"][1][0]
-    con = sqlite3.connect(a.home / "catalog.db")
-    blob = con.execute("SELECT blob_name FROM quarantine_items WHERE id=?", (item["id"],)).fetchone()[0]
+    ((blob,),) = a.sql("SELECT blob_name FROM quarantine_items WHERE id=?", item["id"])
     a.ok("quarantine", "discard", item["id"], user="olaf")
     assert not list((a.home / "quarantine").rglob(f"{blob}*"))
     assert a.run("quarantine", "discard", item["id"], user="olaf").rc == 4
@@ -144,3 +147,43 @@ def test_discard_removes_the_item_and_its_blob(queue):
 def test_coaches_do_not_work_the_queue(queue):
     r = queue["a"].run("quarantine", "list", user="anna")
     assert r.rc == 3
+
+
+def test_an_interrupted_assignment_is_finished_by_the_next_one_without_filing_twice(tmp_path, prefect_server):
+    """The flow files the pages, then the step that marks the item assigned fails (a crash there):
+    assigning again finds the filing that happened and only marks the item; the scanner's file
+    name is forgotten once the scan is processed and once the item is resolved."""
+    import os
+
+    from dossier.settings import Settings
+    from dossier.wiring import build_app, install_runtime
+    from services import scanning
+    from services.context import act_as
+
+    from .conftest import make_archive
+
+    a = make_archive(tmp_path / "home", prefect_server)
+    d = a.new_dossier("anna")
+    loose = sm.write_pdf(tmp_path / "Jan Jansen intake.pdf", [sm.text_page(sm.dutch_lines(40, seed=7))])
+    (item_id,) = a.ok("scan", loose, user="olaf")["results"][0]["quarantine"]
+    assert a.sql("SELECT count(*) FROM scans WHERE source_sealed IS NOT NULL") == [(0,)]
+
+    os.environ["PREFECT_API_URL"] = prefect_server.url
+    try:
+        settings = Settings(home=a.home)
+        app = build_app(settings)
+        install_runtime(settings, app.vault)
+        office = act_as(app, "olaf")
+        real = app.vault.quarantine_blob_names
+        app.vault.quarantine_blob_names = lambda item: (_ for _ in ()).throw(RuntimeError("power cut"))
+        with pytest.raises(RuntimeError):
+            scanning.assign_item(office, item_id, d, "aantekeningen")
+        app.vault.quarantine_blob_names = real
+        assert a.ok("quarantine", "list", user="olaf")["items"][0]["id"] == item_id  # still open
+        again = scanning.assign_item(office, item_id, d, "aantekeningen")
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+    assert again["status"] == "assigned"
+    assert [x["pages"] for x in a.ok("docs", d, user="anna")["documents"]] == [1]  # filed once
+    left = a.sql("SELECT count(*) FROM quarantine_items WHERE source_sealed IS NOT NULL")
+    assert left == [(0,)] and a.ok("quarantine", "list", user="olaf")["items"] == []

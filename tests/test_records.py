@@ -6,15 +6,14 @@ is kept; retention runs dated the day before, the day itself, and the day itself
 then look at what was destroyed, that it cannot be read back by any means left, what was left
 alone, the paper files, the refusals, the destruction log, the Prefect artifact and the audit log.
 """
+
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import pikepdf
 import pytest
@@ -23,6 +22,7 @@ from archive import crypto
 from archive.keys import DossierKeys, FileKeyProvider
 
 from . import scanmaker as sm
+from .conftest import files_containing
 
 CLIENT = "Jolanda Vreeswijk"
 BSN = "111222333"
@@ -33,11 +33,7 @@ DUE = "2026-03-10"  # the due date of the dossier that ended on 2025-03-10
 
 
 def _sql(a, query: str, *args):
-    con = sqlite3.connect(a.home / "catalog.db")
-    try:
-        return con.execute(query, args).fetchall()
-    finally:
-        con.close()
+    return a.sql(query, *args)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +47,14 @@ def world(shared_archive, tmp_path_factory):
     def cover_image(dossier, doc_type):
         return sm.pdf_page_image(a.cover(dossier, doc_type, tmp / f"cover-{dossier}-{doc_type}.pdf"))
 
-    pages = [cover_image(gone, "aantekeningen"), sm.text_page(sm.dutch_lines(60, seed=11, marker=MARKER_GONE)),
-             cover_image(kept, "werkplan"), sm.text_page(sm.dutch_lines(60, seed=12, marker=MARKER_KEPT)),
-             cover_image(held, "cv"), sm.text_page(sm.dutch_lines(60, seed=13))]
+    pages = [
+        cover_image(gone, "aantekeningen"),
+        sm.text_page(sm.dutch_lines(60, seed=11, marker=MARKER_GONE)),
+        cover_image(kept, "werkplan"),
+        sm.text_page(sm.dutch_lines(60, seed=12, marker=MARKER_KEPT)),
+        cover_image(held, "cv"),
+        sm.text_page(sm.dutch_lines(60, seed=13)),
+    ]
     result = a.ok("scan", sm.write_pdf(tmp / "batch.pdf", pages), user="olaf")["results"][0]
     assert result["status"] == "archived", result["reason"]
     docs = {d["dossier"]: d["id"] for d in result["documents"]}
@@ -64,7 +65,7 @@ def world(shared_archive, tmp_path_factory):
     archived = a.home / "archive" / file_name[:2] / f"{file_name}.pdf"
     backup = tmp / "backup-copy.pdf"
     backup.write_bytes(archived.read_bytes())
-    (key_id, wrapped), = _sql(a, "SELECT key_id, wrapped FROM data_keys WHERE dossier=?", gone)
+    ((key_id, wrapped),) = _sql(a, "SELECT key_id, wrapped FROM data_keys WHERE dossier=?", gone)
 
     a.ok("paper", "register", gone, "--room", "Archief 1.12", "--cabinet", "K1", "--shelf", "2", user="olaf")
     a.ok("paper", "register", kept, "--room", "Archief 1.12", "--cabinet", "K1", "--shelf", "3", user="olaf")
@@ -74,8 +75,18 @@ def world(shared_archive, tmp_path_factory):
     a.ok("close", kept, "--end", "2026-06-01", user="olaf")
     a.ok("hold", held, "--reason", HOLD_REASON)
 
-    w = dict(a=a, tmp=tmp, gone=gone, kept=kept, held=held, docs=docs, archived=archived, backup=backup,
-             key_id=key_id, wrapped=wrapped)
+    w = dict(
+        a=a,
+        tmp=tmp,
+        gone=gone,
+        kept=kept,
+        held=held,
+        docs=docs,
+        archived=archived,
+        backup=backup,
+        key_id=key_id,
+        wrapped=wrapped,
+    )
     w["due_before"] = a.ok("retention", "due", "--today", "2026-03-09", user="olaf")
     w["due_on"] = a.ok("retention", "due", "--today", DUE, user="olaf")
     w["run_before"] = a.ok("retention", "run", "--today", "2026-03-09")
@@ -86,6 +97,7 @@ def world(shared_archive, tmp_path_factory):
 
 # ---- dates and holds ----------------------------------------------------------------------------
 
+
 def test_due_exactly_on_end_plus_one_year_not_the_day_before(world):
     gone, held = world["gone"], world["held"]
     before, on = world["due_before"], world["due_on"]
@@ -94,8 +106,14 @@ def test_due_exactly_on_end_plus_one_year_not_the_day_before(world):
     due = {e["dossier"]: e for e in on["due"]}
     assert set(due) == {gone, held}
     assert due[gone]["destroy_on"] == DUE and due[gone]["digital"] == "pending" and due[gone]["documents"] == 1
-    assert due[gone]["paper"] == {"room": "Archief 1.12", "cabinet": "K1", "shelf": "2", "status": "checked-out",
-                                  "holder": "anna", "due": "2099-01-31"}
+    assert due[gone]["paper"] == {
+        "room": "Archief 1.12",
+        "cabinet": "K1",
+        "shelf": "2",
+        "status": "checked-out",
+        "holder": "anna",
+        "due": "2099-01-31",
+    }
     assert due[held]["hold"]["reason"] == HOLD_REASON and due[held]["paper"] is None
     assert due[gone]["hold"] is None
 
@@ -141,14 +159,6 @@ def test_documents_of_other_dossiers_are_untouched(world):
 
 # ---- crypto-shredding ---------------------------------------------------------------------------
 
-def _files_containing(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for p in root.rglob("*"):
-        if p.is_file():
-            data = p.read_bytes()
-            found += [f"{p}: {n[:12]!r}" for n in needles if n in data]
-    return found
-
 
 def test_crypto_shredding_a_copy_taken_before_cannot_be_decrypted(world):
     a, gone, doc_id, backup = world["a"], world["gone"], world["docs"][world["gone"]], world["backup"]
@@ -163,7 +173,7 @@ def test_crypto_shredding_a_copy_taken_before_cannot_be_decrypted(world):
     assert _sql(a, "SELECT count(*) FROM page_texts WHERE document_id=?", doc_id) == [(0,)]
     assert _sql(a, "SELECT count(*) FROM search_tokens WHERE document_id=?", doc_id) == [(0,)]
     # The wrapped key's bytes are nowhere under the data home (catalog, its write-ahead log, anything).
-    assert _files_containing(a.home, [world["wrapped"]]) == []
+    assert files_containing([world["wrapped"]], a.home) == []
 
     # Everything left in the key store and catalog, through the derivation path the vault uses.
     remaining = _sql(a, "SELECT dossier, wrapped FROM data_keys")
@@ -183,11 +193,18 @@ def test_crypto_shredding_a_copy_taken_before_cannot_be_decrypted(world):
 
 def test_the_catalog_keeps_no_identifying_data_of_the_destroyed_dossier(world, prefect_server):
     a, gone = world["a"], world["gone"]
-    assert _sql(a, "SELECT client_name_sealed, bsn_sealed, commissioner, status FROM dossiers WHERE number=?",
-                gone) == [(None, None, None, "destroyed")]
-    needles = [CLIENT.encode(), b"Vreeswijk", BSN.encode(), EMPLOYER.encode(), MARKER_GONE.encode(),
-               MARKER_GONE.lower().encode()]
-    assert _files_containing(a.home, needles) + _files_containing(prefect_server.home, needles) == []
+    assert _sql(
+        a, "SELECT client_name_sealed, bsn_sealed, commissioner, status FROM dossiers WHERE number=?", gone
+    ) == [(None, None, None, "destroyed")]
+    needles = [
+        CLIENT.encode(),
+        b"Vreeswijk",
+        BSN.encode(),
+        EMPLOYER.encode(),
+        MARKER_GONE.encode(),
+        MARKER_GONE.lower().encode(),
+    ]
+    assert files_containing(needles, a.home, prefect_server.home) == []
 
 
 def test_get_on_a_destroyed_document_says_it_was_destroyed_and_when(world):
@@ -200,6 +217,7 @@ def test_get_on_a_destroyed_document_says_it_was_destroyed_and_when(world):
 
 # ---- paper files --------------------------------------------------------------------------------
 
+
 def test_paper_history_check_out_and_destruction(world):
     a, gone = world["a"], world["gone"]
     worklist = world["run_on"]["paper_worklist"]
@@ -209,21 +227,32 @@ def test_paper_history_check_out_and_destruction(world):
     a.ok("paper", "checkin", gone, "--shelf", "4", user="olaf")
     r = a.run("paper", "checkout", gone, "--to", "anna", user="olaf")  # its dossier is destroyed: it stays in
     assert r.rc == 3 and "destruction worklist" in r.data["error"]
-    done = a.ok("paper", "destroyed", gone, "--by", "olaf", "--witness", "petra", "--method", "shredded P-4",
-                user="olaf")
+    done = a.ok(
+        "paper", "destroyed", gone, "--by", "olaf", "--witness", "petra", "--method", "shredded P-4", user="olaf"
+    )
     assert done["status"] == "destroyed" and done["record"]["paper"] == {
-        "by": "olaf", "witness": "petra", "certificate": None, "method": "shredded P-4"}
+        "by": "olaf",
+        "witness": "petra",
+        "certificate": None,
+        "method": "shredded P-4",
+    }
     shown = a.ok("paper", "show", gone, user="olaf")
     assert (shown["status"], shown["destroy_on"], shown["location"]["shelf"]) == ("destroyed", DUE, "4")
     assert [(h["action"], h["by"]) for h in shown["history"]] == [
-        ("register", "olaf"), ("checkout", "olaf"), ("checkin", "olaf"), ("destroy", "olaf")]
+        ("register", "olaf"),
+        ("checkout", "olaf"),
+        ("checkin", "olaf"),
+        ("destroy", "olaf"),
+    ]
     assert shown["history"][0]["location"]["shelf"] == "2" and shown["history"][2]["location"]["shelf"] == "4"
     assert all(re.match(r"\d{4}-\d{2}-\d{2}T", h["at"]) for h in shown["history"])
     assert shown["history"][1]["holder"] == "anna" and shown["history"][1]["due"] == "2099-01-31"
     # Destroyed: no second destruction, no check-out; no longer on any worklist.
-    for args in (("paper", "checkout", gone, "--to", "anna"),
-                 ("paper", "destroyed", gone, "--by", "olaf", "--witness", "petra"),
-                 ("paper", "move", gone, "--shelf", "1")):
+    for args in (
+        ("paper", "checkout", gone, "--to", "anna"),
+        ("paper", "destroyed", gone, "--by", "olaf", "--witness", "petra"),
+        ("paper", "move", gone, "--shelf", "1"),
+    ):
         r = a.run(*args, user="olaf")
         assert r.rc == 4 and "was destroyed on" in r.data["error"]
     assert gone not in [e["dossier"] for e in a.ok("retention", "due", user="olaf")["due"]]
@@ -265,12 +294,20 @@ def test_paper_list_is_a_cabinet_inventory(world):
 
 # ---- who may do what ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args,user", [
-    (("hold", "{kept}", "--reason", "x"), "olaf"), (("release", "{held}"), "olaf"),
-    (("erase", "{kept}", "--reason", "x"), "olaf"), (("retention", "run"), "olaf"),
-    (("paper", "show", "{kept}"), "anna"), (("close", "{kept}", "--end", "2026-06-01"), "anna"),
-    (("retention", "due"), "anna"), (("retention", "log"), "bert"),
-])
+
+@pytest.mark.parametrize(
+    "args,user",
+    [
+        (("hold", "{kept}", "--reason", "x"), "olaf"),
+        (("release", "{held}"), "olaf"),
+        (("erase", "{kept}", "--reason", "x"), "olaf"),
+        (("retention", "run"), "olaf"),
+        (("paper", "show", "{kept}"), "anna"),
+        (("close", "{kept}", "--end", "2026-06-01"), "anna"),
+        (("retention", "due"), "anna"),
+        (("retention", "log"), "bert"),
+    ],
+)
 def test_roles(world, args, user):
     args = [x.format(kept=world["kept"], held=world["held"]) for x in args]
     r = world["a"].run(*args, user=user)
@@ -279,12 +316,16 @@ def test_roles(world, args, user):
 
 # ---- erasure, the log, the artifact, the audit trail --------------------------------------------
 
+
 def test_erasure_destroys_now_with_a_reason_free_of_personal_data(world):
     a = world["a"]
     d = a.new_dossier("anna", client_name="Pieter de Boer", bsn="123456782")
     a.ok("paper", "register", d, "--room", "Archief 1.12", "--cabinet", "K3", user="olaf")
-    for reason, words in (("verzoek van Pieter", "client's name"), ("verzoek, BSN 123456782", "BSN"),
-                          ("mail van p.boer@example.nl", "e-mail")):
+    for reason, words in (
+        ("verzoek van Pieter", "client's name"),
+        ("verzoek, BSN 123456782", "BSN"),
+        ("mail van p.boer@example.nl", "e-mail"),
+    ):
         r = a.run("erase", d, "--reason", reason)
         assert r.rc == 2 and words in r.data["error"]
         assert "Pieter" not in r.stderr and "123456782" not in r.stderr
@@ -311,16 +352,20 @@ def test_destruction_log_proves_what_happened_without_personal_data(world):
     assert digital["counts"]["page_texts"] == 1 and digital["counts"]["search_tokens"] > 10
     assert paper["scope"] == "paper" and paper["paper"]["witness"] == "petra" and paper["recorded_by"] == "olaf"
     dump = json.dumps(log) + a.run("retention", "log", json_out=False).stdout
-    rows = [str(r) for t in ("destruction_records", "paper_events", "paper_files", "legal_holds")
-            for r in _sql(a, f"SELECT * FROM {t}")]
+    rows = [
+        str(r)
+        for t in ("destruction_records", "paper_events", "paper_files", "legal_holds")
+        for r in _sql(a, f"SELECT * FROM {t}")
+    ]
     for needle in (CLIENT, "Vreeswijk", "Jolanda", BSN, EMPLOYER, "Pieter de Boer", "123456782"):
         assert needle not in dump and needle not in " ".join(rows)
 
 
 def test_prefect_artifact_holds_numbers_and_locations_only(world, prefect_server):
     body = json.dumps({"artifacts": {"key": {"any_": ["retention-run"]}}, "sort": "CREATED_DESC"}).encode()
-    req = urllib.request.Request(f"{prefect_server.url}/artifacts/filter", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{prefect_server.url}/artifacts/filter", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         artifacts = json.loads(resp.read())
     texts = [x["data"] for x in artifacts]
@@ -333,9 +378,17 @@ def test_prefect_artifact_holds_numbers_and_locations_only(world, prefect_server
 def test_the_scheduled_run_acts_as_a_system_user(world):
     a = world["a"]
     env = a.env("nobody-in-particular")
-    p = subprocess.run([sys.executable, "-c", "from dossier.deployments import retention_run; "
-                                              "import json; print(json.dumps(retention_run()))"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dossier.deployments import retention_run; import json; print(json.dumps(retention_run()))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert world["held"] in [s["dossier"] for s in summary["skipped"]]
@@ -346,12 +399,24 @@ def test_the_scheduled_run_acts_as_a_system_user(world):
 def test_every_step_is_audited(world):
     a = world["a"]
     actions = {row[0] for row in _sql(a, "SELECT action FROM audit_events")}
-    assert actions >= {"dossier.close", "dossier.hold", "dossier.destroy", "retention.run", "retention.due",
-                       "retention.log", "paper.register", "paper.checkout", "paper.checkin", "paper.destroy",
-                       "paper.show", "paper.list"}
+    assert actions >= {
+        "dossier.close",
+        "dossier.hold",
+        "dossier.destroy",
+        "retention.run",
+        "retention.due",
+        "retention.log",
+        "paper.register",
+        "paper.checkout",
+        "paper.checkin",
+        "paper.destroy",
+        "paper.show",
+        "paper.list",
+    }
     a.ok("release", world["held"])
     assert ("petra", "dossier.release", world["held"]) in _sql(
-        a, "SELECT actor, action, dossier FROM audit_events WHERE outcome='ok'")
+        a, "SELECT actor, action, dossier FROM audit_events WHERE outcome='ok'"
+    )
     details = " ".join(str(r) for r in _sql(a, "SELECT detail FROM audit_events"))
     assert HOLD_REASON not in details and CLIENT not in details and BSN not in details
     assert a.ok("audit", "verify")["ok"]

@@ -1,7 +1,7 @@
 """Pure rules, tested without Prefect: payloads, page roles, splitting, search tokens, audit chain."""
+
 from __future__ import annotations
 
-import datetime as dt
 import functools
 
 import pytest
@@ -26,12 +26,15 @@ def test_payload_round_trip_and_signature():
     assert not verify_payload(KEY, parse_payload(forged))
 
 
-@pytest.mark.parametrize("value,code", [
-    ("DSA1|D-2026-0001|aantekeningen|7", "cover-malformed"),
-    ("DSA2|D-2026-0001|aantekeningen|7|" + "0" * 20, "cover-version"),
-    ("DSA1|D-26-1|aantekeningen|7|" + "0" * 20, "cover-malformed"),
-    ("DSA1|D-2026-0001|recept|7|" + "0" * 20, "cover-malformed"),
-])
+@pytest.mark.parametrize(
+    "value,code",
+    [
+        ("DSA1|D-2026-0001|aantekeningen|7", "cover-malformed"),
+        ("DSA2|D-2026-0001|aantekeningen|7|" + "0" * 20, "cover-version"),
+        ("DSA1|D-26-1|aantekeningen|7|" + "0" * 20, "cover-malformed"),
+        ("DSA1|D-2026-0001|recept|7|" + "0" * 20, "cover-malformed"),
+    ],
+)
 def test_malformed_payloads(value, code):
     with pytest.raises(PayloadError) as e:
         parse_payload(value)
@@ -42,12 +45,15 @@ def _facts(status="open", dossier="D-2026-0001", doc_type="aantekeningen"):
     return lambda payload: SheetFacts(status, dossier, doc_type)
 
 
-@pytest.mark.parametrize("facts,code", [
-    (_facts(status=None), "unknown-dossier"),
-    (_facts(status="destroyed"), "destroyed-dossier"),
-    (_facts(dossier="D-2026-0009"), "cover-not-issued"),
-    (_facts(doc_type="cv"), "cover-not-issued"),
-])
+@pytest.mark.parametrize(
+    "facts,code",
+    [
+        (_facts(status=None), "unknown-dossier"),
+        (_facts(status="destroyed"), "destroyed-dossier"),
+        (_facts(dossier="D-2026-0009"), "cover-not-issued"),
+        (_facts(doc_type="cv"), "cover-not-issued"),
+    ],
+)
 def test_cover_checks_against_the_catalog(facts, code):
     value = make_payload(KEY, "D-2026-0001", "aantekeningen", 3).text()
     role = classify_cover(1, value, KEY, facts)
@@ -65,9 +71,18 @@ def _cover(n, dossier="D-2026-0001"):
 
 
 def test_split_rules():
-    roles = [PageRole(1, "content"), _cover(2), PageRole(3, "content"), PageRole(4, "blank"), PageRole(5, "content"),
-             _cover(6, "D-2026-0002"), _cover(7, "D-2026-0003"), PageRole(8, "content"),
-             PageRole(9, "bad-cover", problem_code="cover-signature", problem="bad"), PageRole(10, "content")]
+    roles = [
+        PageRole(1, "content"),
+        _cover(2),
+        PageRole(3, "content"),
+        PageRole(4, "blank"),
+        PageRole(5, "content"),
+        _cover(6, "D-2026-0002"),
+        _cover(7, "D-2026-0003"),
+        PageRole(8, "content"),
+        PageRole(9, "bad-cover", problem_code="cover-signature", problem="bad"),
+        PageRole(10, "content"),
+    ]
     r = split(roles)
     assert [(d.cover.dossier, d.pages) for d in r.documents] == [("D-2026-0001", [3, 5]), ("D-2026-0003", [8])]
     assert [(q.reason_code, q.pages) for q in r.quarantine] == [("no-cover", [1]), ("cover-signature", [9, 10])]
@@ -79,7 +94,10 @@ def test_uncertain_pages_hold_the_rest_and_keep_the_ones_before():
     kept, held = hold_at(document, {3: "unread-cover", 5: "processing-failed", 7: "unread-cover"})
     assert kept.pages == [2] and kept.cover == document.cover and kept.is_document
     assert [(h.pages, h.reason_code, h.cover) for h in held] == [
-        ([3, 4], "unread-cover", None), ([5, 6], "processing-failed", None), ([7], "unread-cover", None)]
+        ([3, 4], "unread-cover", None),
+        ([5, 6], "processing-failed", None),
+        ([7], "unread-cover", None),
+    ]
     assert "page 3 looks like a cover sheet" in held[0].reason and "pages 3-4" in held[0].reason
     assert "page 5 could not be read" in held[1].reason and "assign" in held[1].reason
     kept, held = hold_at(document, {2: "unread-cover"})
@@ -171,8 +189,10 @@ def _blank_cases():
         "one word at 200 dpi": (sm.resample_dpi(sm.text_page(["Akkoord"]), 300, 200), False),
         "a dark photo": (Image.new("L", (2480, 3508), 40), False),
         "a grey form": (Image.new("L", (2480, 3508), 120), False),
-        "a line in pencil": (sm.office_quality(sm.text_page(["Gebeld met cliënt, afspraak verzet naar dinsdag."],
-                                                          ink=170)), False),
+        "a line in pencil": (
+            sm.office_quality(sm.text_page(["Gebeld met cliënt, afspraak verzet naar dinsdag."], ink=170)),
+            False,
+        ),
     }
 
 
@@ -184,8 +204,8 @@ def test_blank_backs_are_dropped_and_a_single_word_is_kept(case):
 
 @functools.lru_cache(maxsize=1)
 def _ink_cases():
-    from pathlib import Path
     import tempfile
+    from pathlib import Path
 
     from classify.coversheet import render_cover_pdf
 

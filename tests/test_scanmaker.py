@@ -1,4 +1,5 @@
 """Sanity checks for the test-data generator (tests/scanmaker.py), including a real tesseract recall check."""
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ def _px(img: Image.Image) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ pages
+
 
 def test_text_page_is_a4_greyscale(page):
     assert sm.DPI == 300
@@ -93,6 +95,7 @@ def test_dutch_lines_words_and_marker():
 
 # ------------------------------------------------------------------ degradations
 
+
 def test_degradations_sizes_and_modes(page):
     r = sm.rotate(page, 1.5)
     assert r.size == page.size and r.mode == "L"
@@ -115,6 +118,7 @@ def test_degradations_sizes_and_modes(page):
 
 
 # ------------------------------------------------------------------ files
+
 
 def _pdf_pages(path):
     pikepdf = pytest.importorskip("pikepdf")
@@ -186,9 +190,20 @@ def test_write_image(tmp_path, page):
 
 # ------------------------------------------------------------------ words
 
+
 def test_words_and_recall():
     assert sm.words_of(["Gesprek met cliënt, over re-integratie!", "Follow-up: 12 maart."]) == [
-        "gesprek", "met", "client", "over", "re", "integratie", "follow", "up", "12", "maart"]
+        "gesprek",
+        "met",
+        "client",
+        "over",
+        "re",
+        "integratie",
+        "follow",
+        "up",
+        "12",
+        "maart",
+    ]
     exp = ["de de cliënt werkt"]
     assert sm.word_recall(exp, "De client werkt") == pytest.approx(0.75)
     assert sm.word_recall(exp, "de de de CLIËNT werkt.") == 1.0
@@ -197,6 +212,7 @@ def test_words_and_recall():
 
 
 # ------------------------------------------------------------------ real OCR
+
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
 def test_tesseract_reads_generated_pages(lines, page, tmp_path, capsys):
@@ -211,9 +227,14 @@ def test_tesseract_reads_generated_pages(lines, page, tmp_path, capsys):
 
     def ocr(name):
         t = time.perf_counter()
-        out = subprocess.run(["tesseract", str(paths[name]), "stdout", "-l", "nld+eng"], capture_output=True,
-                             text=True, check=True, timeout=300,
-                             env={**os.environ, "OMP_THREAD_LIMIT": "1"}).stdout
+        out = subprocess.run(
+            ["tesseract", str(paths[name]), "stdout", "-l", "nld+eng"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        ).stdout
         return name, out, time.perf_counter() - t
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(paths), os.cpu_count() or 1))) as ex:

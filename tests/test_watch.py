@@ -1,12 +1,13 @@
 """Unattended intake through `dossier watch`: the settle rule, sub-folders, temp names, files
 present at start, bursts, duplicates, broken files, a SIGKILL in the middle of a burst, and no
 content in Prefect."""
+
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -17,12 +18,13 @@ import pytest
 from scanners.watch import SettleTracker, is_ignored
 
 from . import scanmaker as sm
-from .conftest import BIN, make_archive
+from .conftest import BIN, files_containing, make_archive
 
 WATCH_ENV = {"DOSSIER_SETTLE_SECONDS": "1", "DOSSIER_SWEEP_SECONDS": "2", "DOSSIER_OCR_JOBS": "1"}
 
 
 # ---- pure rules ----------------------------------------------------------------------------------
+
 
 def test_settle_rule():
     t = SettleTracker(settle_seconds=2)
@@ -34,15 +36,24 @@ def test_settle_rule():
     assert t.observe(p, 200, 2, now=4.0)
 
 
-@pytest.mark.parametrize("name,ignored", [
-    ("scan.pdf", False), ("sub/scan.pdf", False), ("scan.pdf.tmp", True), ("scan.part", True),
-    ("~scan.pdf", True), (".scan.pdf", True), (".hidden/scan.pdf", True),
-])
+@pytest.mark.parametrize(
+    "name,ignored",
+    [
+        ("scan.pdf", False),
+        ("sub/scan.pdf", False),
+        ("scan.pdf.tmp", True),
+        ("scan.part", True),
+        ("~scan.pdf", True),
+        (".scan.pdf", True),
+        (".hidden/scan.pdf", True),
+    ],
+)
 def test_temp_names_are_ignored(name, ignored):
     assert is_ignored(Path("/inbox") / name, Path("/inbox")) is ignored
 
 
 # ---- the real watcher ----------------------------------------------------------------------------
+
 
 class Watch:
     def __init__(self, archive, log: Path):
@@ -52,8 +63,13 @@ class Watch:
     def start(self):
         env = {**self.archive.env("olaf"), **WATCH_ENV, "DOSSIER_DEPLOYMENT": self.archive.deployment}
         # Its own session, so the test can kill it with every process it started, as a power cut would.
-        self.proc = subprocess.Popen([str(BIN / "dossier"), "watch"], env=env, stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "dossier"), "watch"],
+            env=env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_for(lambda: "Watching" in self.log.read_text(), 90, "watcher start", self)
         return self
 
@@ -104,11 +120,7 @@ def wait_for(predicate, timeout, what, watch=None):
 
 
 def catalog(archive, sql, *args):
-    con = sqlite3.connect(archive.home / "catalog.db", timeout=30)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return archive.sql(sql, *args)
 
 
 def idle(archive) -> bool:
@@ -136,8 +148,10 @@ def watched(tmp_path_factory, prefect_server):
     d1 = a.new_dossier("anna", client_name=CLIENT_NAME, bsn=BSN)
     made = tmp / "made"
     made.mkdir()
-    files = {k: one_doc_scan(a, made, d1, f"{k}.pdf", seed=i, marker=MARKER if k == "present" else None)
-             for i, k in enumerate(["present", "slow", "sub", "temp", "b1", "b2", "b3", "b4"])}
+    files = {
+        k: one_doc_scan(a, made, d1, f"{k}.pdf", seed=i, marker=MARKER if k == "present" else None)
+        for i, k in enumerate(["present", "slow", "sub", "temp", "b1", "b2", "b3", "b4"])
+    }
     # A file present before the watcher starts, named after the client as scanners do.
     shutil.copy(files["present"], inbox / f"{CLIENT_NAME}.pdf")
     watch = Watch(a, tmp / "watch.log").start()
@@ -148,7 +162,7 @@ def watched(tmp_path_factory, prefect_server):
             f.write(data[: len(data) // 2])
             f.flush()
             time.sleep(3)
-            f.write(data[len(data) // 2:])
+            f.write(data[len(data) // 2 :])
         (inbox / "scanner-2" / "2026").mkdir(parents=True)
         shutil.copy(files["sub"], inbox / "scanner-2" / "2026" / "sub.pdf")
         shutil.copy(files["temp"], inbox / "temp.pdf.part")
@@ -158,10 +172,16 @@ def watched(tmp_path_factory, prefect_server):
             shutil.copy(files[k], inbox / f"{k}.pdf")
         broken = files["b1"].read_bytes()
         (inbox / "broken.pdf").write_bytes(broken[: len(broken) // 3])
-        wait_for(lambda: idle(a) and len(catalog(a, "SELECT id FROM scans")) >= 9, 400, "the inbox to be processed", watch)
+        wait_for(
+            lambda: idle(a) and len(catalog(a, "SELECT id FROM scans")) >= 9, 400, "the inbox to be processed", watch
+        )
         shutil.copy(files["present"], inbox / "again.pdf")  # an exact duplicate of an archived scan
-        wait_for(lambda: idle(a) and catalog(a, "SELECT count(*) FROM scans WHERE status='duplicate'")[0][0] == 1,
-                 120, "the duplicate", watch)
+        wait_for(
+            lambda: idle(a) and catalog(a, "SELECT count(*) FROM scans WHERE status='duplicate'")[0][0] == 1,
+            120,
+            "the duplicate",
+            watch,
+        )
         status = a.ok("status", user="olaf")
         yield dict(a=a, d1=d1, watch=watch, status=status)
     finally:
@@ -195,13 +215,7 @@ def test_status_for_office_staff(watched):
 
 def test_no_content_in_prefect_or_the_data_home(watched, prefect_server):
     needles = [CLIENT_NAME.encode(), b"Molenbeek", BSN.encode(), MARKER.encode(), MARKER.lower().encode()]
-    leaks = []
-    for root in (watched["a"].home, prefect_server.home):
-        for p in root.rglob("*"):
-            if p.is_file():
-                data = p.read_bytes()
-                leaks += [f"{p}: {n!r}" for n in needles if n in data]
-    assert leaks == []
+    assert files_containing(needles, watched["a"].home, prefect_server.home) == []
     assert MARKER in watched["a"].ok("search", MARKER, user="anna")["hits"][0]["snippet"]
 
 
@@ -244,8 +258,13 @@ def test_embedded_default_starts_and_stops_its_own_server(tmp_path):
     port = _free_port()
     log = tmp_path / "watch.log"
     env = {**a.env("petra"), **WATCH_ENV, "DOSSIER_PREFECT_PORT": str(port)}
-    proc = subprocess.Popen([str(BIN / "dossier"), "watch"], env=env, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "dossier"), "watch"],
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: "Watching" in log.read_text(), 120, "the embedded server", None)
         assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
@@ -257,8 +276,9 @@ def test_embedded_default_starts_and_stops_its_own_server(tmp_path):
         import json
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/deployments/name/retention-run/retention-nightly",
-                                    timeout=5) as resp:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/deployments/name/retention-run/retention-nightly", timeout=5
+        ) as resp:
             deployment = json.loads(resp.read())
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["30 1 * * *"]
         assert deployment["schedules"][0]["active"]
@@ -281,7 +301,8 @@ def _prefect_servers_of(home: Path) -> list[int]:
             env = (proc / "environ").read_bytes()
         except OSError:
             continue
-        if b"prefect.server.api.server:create_app" in cmd and str(home).encode() in env:
+        server = b"prefect.server.api.server:create_app" in cmd or b"server\x00start" in cmd
+        if server and str(home).encode() in env:
             found.append(int(proc.name))
     return found
 
@@ -299,3 +320,69 @@ def test_scan_without_a_server_runs_files_side_by_side_on_a_temporary_one(tmp_pa
     assert [r["status"] for r in results] == ["archived"] * 3
     assert [d_["pages"] for r in results for d_ in r["documents"]] == [1, 1, 1]
     wait_for(lambda: not _prefect_servers_of(a.home), 20, "the temporary server to stop")
+
+
+def test_scan_uses_the_watchers_server_and_falls_back_when_the_watcher_stops(tmp_path):
+    """`dossier scan` on a home with a running watcher uses its Prefect server (no second one is
+    started); when the watcher is stopped mid-scan, the scan finishes on a temporary server and
+    files every document once."""
+    from .conftest import _free_port
+
+    a = make_archive(tmp_path / "home", None)
+    d = a.new_dossier("anna")
+    cover = sm.pdf_page_image(a.cover(d, "aantekeningen", tmp_path / "cover.pdf"))
+    quick = sm.write_pdf(tmp_path / "kort.pdf", [cover, sm.text_page(sm.dutch_lines(30, seed=61))])
+    longer = [
+        sm.write_pdf(
+            tmp_path / f"lang{n}.pdf",
+            [cover] + [sm.text_page(sm.dutch_lines(60, seed=62 + 7 * n + i)) for i in range(pages)],
+        )
+        for n, pages in enumerate((3, 1))  # the first long enough to stop the watcher during its OCR
+    ]
+    env = {**a.env("petra"), **WATCH_ENV, "DOSSIER_PREFECT_PORT": str(_free_port())}
+    log = tmp_path / "watch.log"
+    proc = subprocess.Popen(
+        [str(BIN / "dossier"), "watch"],
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: "Watching" in log.read_text(), 120, "the watcher", None)
+        (watchers_server,) = _prefect_servers_of(a.home)
+        seen: set[int] = set()
+        scan = subprocess.Popen(
+            [str(BIN / "dossier"), "scan", str(quick), "--json"], env=a.env("olaf"), stdout=subprocess.PIPE, text=True
+        )
+        while scan.poll() is None:
+            seen.update(_prefect_servers_of(a.home))
+            time.sleep(0.2)
+        assert json.loads(scan.stdout.read())["results"][0]["status"] == "archived"
+        assert seen == {watchers_server}  # the watcher's, and no other
+        assert not (a.home / "run" / "prefect-temporary.log").exists()
+
+        # Two files one after the other; the watcher stops while the first is in OCR, so the second
+        # cannot even start its flow run on the watcher's server.
+        scan = subprocess.Popen(
+            [str(BIN / "dossier"), "scan", *map(str, longer), "--json"],
+            env={**a.env("olaf"), "DOSSIER_OCR_JOBS": "1", "DOSSIER_WATCH_CONCURRENCY": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: any((a.home / "work").rglob("p*.pgm")), 120, "OCR to start", None)
+        proc.send_signal(signal.SIGTERM)  # the watcher goes, and its server with it
+        assert proc.wait(timeout=60) == 0
+        out, err = scan.communicate(timeout=600)
+        assert scan.returncode == 0, err
+        results = json.loads(out)["results"]
+        assert [r["status"] for r in results] == ["archived", "archived"]
+        assert [x["pages"] for r in results for x in r["documents"]] == [3, 1]
+        assert catalog(a, "SELECT count(*) FROM documents")[0][0] == 3
+        assert (a.home / "run" / "prefect-temporary.log").exists()  # it did fall back
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    wait_for(lambda: not _prefect_servers_of(a.home), 30, "every server of the home to stop")

@@ -13,6 +13,9 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# PostgreSQL triggers of an append-only table: (name suffix, event, level).
+_PG_TRIGGERS = (("no_update", "UPDATE", "ROW"), ("no_delete", "DELETE", "ROW"), ("no_truncate", "TRUNCATE", "STATEMENT"))
+
 
 def upgrade() -> None:
     op.create_table('audit_events',
@@ -152,11 +155,19 @@ def upgrade() -> None:
     )
 
     # The audit log is append-only: the database itself refuses edits and deletions.
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         op.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events "
                    "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
         op.execute("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events "
                    "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
+    elif dialect == "postgresql":
+        # One function for every append-only table (0002 uses it too); TRUNCATE skips row triggers.
+        op.execute("CREATE FUNCTION dossier_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$")
+        for name, when, each in _PG_TRIGGERS:
+            op.execute(f"CREATE TRIGGER audit_{name} BEFORE {when} ON audit_events "
+                       f"FOR EACH {each} EXECUTE FUNCTION dossier_append_only()")
 
 
 
@@ -181,3 +192,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_events_dossier'))
 
     op.drop_table('audit_events')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS dossier_append_only()")

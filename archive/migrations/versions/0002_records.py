@@ -14,6 +14,8 @@ branch_labels = None
 depends_on = None
 
 _APPEND_ONLY = ("paper_events", "destruction_records")
+# PostgreSQL triggers of an append-only table: (name suffix, event, level).
+_PG_TRIGGERS = (("no_update", "UPDATE", "ROW"), ("no_delete", "DELETE", "ROW"), ("no_truncate", "TRUNCATE", "STATEMENT"))
 
 
 def upgrade() -> None:
@@ -91,19 +93,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_destruction_records_dossier'), ['dossier'], unique=False)
 
     # Paper history and destruction records are proof: the database refuses edits and deletions.
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         for table in _APPEND_ONLY:
             op.execute(f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
             op.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+    elif dialect == "postgresql":  # dossier_append_only() comes from 0001
+        for table in _APPEND_ONLY:
+            for name, when, each in _PG_TRIGGERS:
+                op.execute(f"CREATE TRIGGER {table}_{name} BEFORE {when} ON {table} "
+                           f"FOR EACH {each} EXECUTE FUNCTION dossier_append_only()")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         for table in _APPEND_ONLY:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+    elif dialect == "postgresql":
+        for table in _APPEND_ONLY:
+            for name, _when, _each in _PG_TRIGGERS:
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}")
     with op.batch_alter_table('destruction_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_destruction_records_dossier'))
     op.drop_table('destruction_records')

@@ -1,0 +1,109 @@
+"""The privacy officer: users, who has seen a dossier, retention, legal holds, erasure."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from services import audit_log, auth, dossiers, retention, users, validate
+
+from .common import Posted, SignedIn, Web, page
+from .routes_office import _back
+
+router = APIRouter()
+
+# What "who has seen this" lists first: the events that showed something of the dossier.
+READS = {
+    "dossier.show",
+    "dossier.reveal",
+    "documents.list",
+    "document.view",
+    "document.page",
+    "document.read",
+    "documents.search",
+    "documents.search.hit",
+    "paper.show",
+}
+
+
+def _users_page(request: Request, web: Web, *, link: dict | None = None, status: int = 200):
+    listed = users.list_users(web.ctx)["users"]
+    if link is not None:
+        link = {**link, "url": str(request.base_url).rstrip("/") + f"/setup/{link['token']}"}
+    return page(request, "users.html", web=web, users=listed, link=link, status=status)
+
+
+@router.get("/users")
+def users_list(request: Request, web: SignedIn):
+    return _users_page(request, web)
+
+
+@router.post("/users")
+def users_add(request: Request, web: Posted):
+    added = users.add_user(web.ctx, web.field("name").strip(), web.field("role"))
+    return _users_page(request, web, link=auth.issue_setup_link(web.ctx, added["user"]))
+
+
+@router.post("/users/{name}/disable")
+def users_disable(request: Request, name: str, web: Posted):
+    users.disable_user(web.ctx, name)
+    return _users_page(request, web)
+
+
+@router.post("/users/{name}/enable")
+def users_enable(request: Request, name: str, web: Posted):
+    users.enable_user(web.ctx, name)
+    return _users_page(request, web)
+
+
+@router.post("/users/{name}/reset")
+def users_reset(request: Request, name: str, web: Posted):
+    """A lost phone or a forgotten password: the credentials are cleared, a new set-up link shown."""
+    return _users_page(request, web, link=auth.issue_setup_link(web.ctx, name, reset=True))
+
+
+@router.post("/users/{name}/role")
+def users_role(request: Request, name: str, web: Posted):
+    users.set_role(web.ctx, name, web.field("role"))
+    return _users_page(request, web)
+
+
+@router.get("/dossiers/{number}/history")
+def history(request: Request, number: str, web: SignedIn):
+    events = audit_log.show(web.ctx, dossier=number)["events"]
+    events.reverse()  # newest first
+    return page(request, "history.html", web=web, number=validate.dossier_number(number), events=events, reads=READS)
+
+
+@router.get("/retention")
+def retention_page(request: Request, web: SignedIn):
+    due = retention.due(web.ctx)
+    log = retention.log(web.ctx)["records"] if web.role == "privacy" else []
+    return page(request, "retention.html", web=web, due=due, log=log)
+
+
+@router.post("/dossiers/{number}/hold")
+def hold(request: Request, number: str, web: Posted):
+    dossiers.place_hold(web.ctx, number, web.field("reason"))
+    return _back(f"/dossiers/{validate.dossier_number(number)}", "held")
+
+
+@router.post("/dossiers/{number}/release")
+def release(request: Request, number: str, web: Posted):
+    dossiers.release_hold(web.ctx, number)
+    return _back(f"/dossiers/{validate.dossier_number(number)}", "released")
+
+
+@router.post("/dossiers/{number}/erase/confirm")
+def erase_confirm(request: Request, number: str, web: Posted):
+    """What erasure would destroy, checked but not done: the officer confirms on this page."""
+    plan = dossiers.erasure_plan(web.ctx, number, web.field("reason"))
+    return page(request, "erase.html", web=web, plan=plan, reason=web.field("reason"))
+
+
+@router.post("/dossiers/{number}/erase")
+def erase(request: Request, number: str, web: Posted):
+    if web.field("confirm") != validate.dossier_number(number):
+        plan = dossiers.erasure_plan(web.ctx, number, web.field("reason"))
+        return page(request, "erase.html", web=web, plan=plan, reason=web.field("reason"), status=400, mismatch=True)
+    done = dossiers.erase_dossier(web.ctx, number, web.field("reason"))
+    return page(request, "erased.html", web=web, done=done)
