@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from .cli import JsonOpt, app, command, context, emit, load_settings, plural, user_name
+from .cli import JsonOpt, app, closed_at_exit, command, context, emit, load_settings, plural, user_name
 
 integrity_app = typer.Typer(
     no_args_is_help=True,
@@ -130,6 +130,7 @@ def restore(
 
     with command(json_out):
         app_ = build_app(load_settings())
+        closed_at_exit(app_)
         out = backups.restore(
             app_,
             user_name(),

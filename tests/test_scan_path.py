@@ -267,6 +267,17 @@ def test_a_cover_whose_barcode_is_lost_holds_the_pages_behind_it(world):
     assert not [d for d in a.ok("docs", world["d3"], user="bert")["documents"] if d["type"] == "voortgangsrapportage"]
 
 
+def test_a_finished_command_leaves_its_commits_in_the_catalog_file(world):
+    """Every command closes the catalog at its end, whatever threads Prefect left running: SQLite
+    then folds the write-ahead log into catalog.db, and a copy of the data home taken between two
+    commands is whole without catalog.db-wal."""
+    a, tmp = world["a"], world["tmp"]
+    cover = sm.pdf_page_image(a.cover(world["d3"], "aantekeningen", tmp / "wal-cover.pdf"))
+    r = a.ok("scan", sm.write_pdf(tmp / "wal.pdf", [cover, sm.text_page(world["text"][6])]), user="olaf")
+    assert r["results"][0]["status"] == "archived"
+    assert not (a.home / "catalog.db-wal").exists()
+
+
 def test_the_same_file_twice_in_one_call_is_filed_once(world):
     """Files of one call are processed side by side; their claims still happen one at a time."""
     a, tmp = world["a"], world["tmp"]
