@@ -584,13 +584,14 @@ def enrolment(app: App, session_id: str | None, *, now: dt.datetime | None = Non
 
 
 def begin_new_authenticator(
-    app: App, session_id: str | None, password: str, *, address: str | None = None
+    app: App, session_id: str | None, password: str, *, address: str | None = None, now: dt.datetime | None = None
 ) -> Enrolment:
     """A logged-in user (after a lost phone and a recovery code) sets up a new authenticator, giving
     their password again: the key is kept with the session until a code confirms it; the old one
     works until then."""
-    info = session_for(app, session_id)
-    _confirm_password(app, info.user, password, "account.totp", address)
+    now = now or _now()
+    info = session_for(app, session_id, now=now)
+    _confirm_password(app, info.user, password, "account.totp", address, now)
     keys = _keys(app)
     pending = {"totp": pyotp.random_base32()}
     with app.vault.writer() as s:
@@ -664,7 +665,9 @@ def set_password(ctx: Context, name: str, password: str) -> dict:
     return {"user": name}
 
 
-def _confirm_password(app: App, name: str, password: str, action: str, address: str | None) -> None:
+def _confirm_password(
+    app: App, name: str, password: str, action: str, address: str | None, now: dt.datetime | None = None
+) -> None:
     """A logged-in user proves it is them before changing their credentials. A wrong password counts
     as a failed login (a taken-over session cannot guess freely): five lock the account and end its
     sessions."""

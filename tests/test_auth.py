@@ -305,8 +305,8 @@ def test_reset_clears_credentials_and_ends_sessions(app, anna):
 def test_a_new_authenticator_replaces_the_old_only_once_confirmed(app, anna):
     s = _login(app, anna)
     with pytest.raises(BadInput, match="current password"):
-        auth.begin_new_authenticator(app, s.id, "not the password")
-    new = auth.begin_new_authenticator(app, s.id, PASSWORD)
+        auth.begin_new_authenticator(app, s.id, "not the password", now=T0)
+    new = auth.begin_new_authenticator(app, s.id, PASSWORD, now=T0)
     assert new.secret != anna
     later = T0 + dt.timedelta(seconds=30)
     done = auth.confirm_setup(app, s.id, _code(new.secret, later), now=later)
