@@ -671,7 +671,7 @@ def _confirm_password(
     """A logged-in user proves it is them before changing their credentials. A wrong password counts
     as a failed login (a taken-over session cannot guess freely): five lock the account and end its
     sessions."""
-    now = _now()
+    now = now or _now()
     nkey = _name_key(_keys(app), name)
     with app.vault.sessions() as s:
         user = s.get(User, name)
