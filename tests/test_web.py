@@ -8,7 +8,6 @@ start of the module.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from archive.retention import local_today
 
 from . import scanmaker as sm
 from .conftest import files_containing, make_archive
@@ -409,8 +410,16 @@ def test_office_files_a_quarantined_scan_through_the_browser(world, browser):
     item.wait_for()
     _image_shown(page, f"#{world['item']} .previews img")
     _shot(world, page, "08-quarantine")
-    item.locator("input[name=dossier]").fill(world["mine"])
+    item.locator("input[name=dossier]").fill("D-2026-9999")  # a slip of the finger: no such dossier
     item.locator("select[name=type]").select_option("voortgangsrapportage")
+    with page.expect_navigation():
+        item.locator("text=In dossier opbergen").click()
+    assert "Dit dossier bestaat niet" in item.locator("[role=alert]").inner_text()  # at this item, typed values kept
+    assert item.locator("input[name=dossier]").input_value() == "D-2026-9999"
+    assert item.locator("select[name=type]").input_value() == "voortgangsrapportage"
+    _image_shown(page, f"#{world['item']} .previews img")
+    _shot(world, page, "08b-quarantine-unknown-dossier")
+    item.locator("input[name=dossier]").fill(world["mine"])
     item.locator("text=In dossier opbergen").click()
     page.wait_for_url(re.compile(r".*/quarantine\?msg=assigned$"), timeout=180000)
     assert "opgeborgen" in page.inner_text(".notice")
@@ -423,6 +432,42 @@ def test_office_files_a_quarantined_scan_through_the_browser(world, browser):
     ctx.close()
 
 
+def test_a_refused_new_dossier_keeps_what_was_typed(world, browser):
+    """A BSN that fails the elfproef: the form again, the reason above it, nothing typed lost, and
+    nothing opened; corrected, the dossier opens."""
+    a = world["a"]
+    before = _dossier_count(world)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-NL")
+    page = ctx.new_page()
+    browser_login(page, world["url"], "olaf", world["phones"]["olaf"])
+    page.click("nav >> text=Nieuw dossier")
+    page.select_option("#coach", "erik")
+    page.fill("#client_name", "Wilhelmina Tweetypfout")
+    page.fill("#bsn", "111222334")  # one digit off: fails the elfproef
+    page.fill("#commissioner", "UWV Utrecht")
+    page.fill("#start", "2026-11-02")
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+    assert "elfproef" in page.inner_text("[role=alert]")
+    kept = {f: page.input_value(f"#{f}") for f in ("coach", "client_name", "bsn", "commissioner", "start")}
+    assert kept == {
+        "coach": "erik",
+        "client_name": "Wilhelmina Tweetypfout",
+        "bsn": "111222334",
+        "commissioner": "UWV Utrecht",
+        "start": "2026-11-02",
+    }
+    _shot(world, page, "10b-new-dossier-refused")
+    assert _dossier_count(world) == before
+    page.fill("#bsn", "123456782")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r".*/dossiers/D-\d{4}-\d{4,6}\?msg=opened$"))
+    number = page.url.split("/dossiers/")[1].split("?")[0]
+    opened = a.ok("show", number, user="olaf")
+    assert opened["coach"] == "erik" and opened["start"] == "2026-11-02" and _dossier_count(world) == before + 1
+    ctx.close()
+
+
 def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     """A paper file due for destruction: its dossier's page asks for the proof (a witness or a
     certificate), refuses without it in Dutch, and records the destruction with it."""
@@ -431,7 +476,8 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     a.ok("close", due, "--end", "2025-06-30", user="olaf")  # one year later: due since 30 June 2026
     a.ok("paper", "register", due, "--room", "B2", "--cabinet", "4", user="olaf")
     later = a.new_dossier("carla")
-    a.ok("close", later, "--end", dt.date.today().isoformat(), user="olaf")  # due in a year
+    # Due in a year. The app's today (Amsterdam), not this machine's: an hour or two a night they differ.
+    a.ok("close", later, "--end", local_today().isoformat(), user="olaf")
     a.ok("paper", "register", later, "--room", "B2", "--cabinet", "4", user="olaf")
     files = {f["dossier"]: f for f in a.ok("paper", "list", user="olaf")["files"]}
     assert files[due]["due_for_destruction"] and not files[later]["due_for_destruction"]
@@ -444,14 +490,16 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     page.goto(f"{world['url']}/dossiers/{due}")
     form = page.locator(f"form[action='/paper/{due}/destroyed']")
     form.locator("input[name=by]").fill("olaf")
+    form.locator("input[name=method]").fill("versnipperd")
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
-    assert "Vul een getuige in of het nummer" in page.inner_text("main")  # no proof: refused, nothing recorded
+    # No proof: refused, nothing recorded; the page again, the reason at the form, what was typed still in it.
+    reason = form.locator("xpath=preceding-sibling::p[@role='alert'][1]")
+    assert "Vul een getuige in of het nummer" in reason.inner_text()
+    assert form.locator("input[name=by]").input_value() == "olaf"
+    assert form.locator("input[name=method]").input_value() == "versnipperd"
     _shot(world, page, "19-paper-destruction-refused")
     assert a.ok("paper", "show", due, user="olaf")["status"] == "in-cabinet"
-    page.click("text=Terug naar het formulier")
-    page.wait_for_url(f"**/dossiers/{due}")
-    form.locator("input[name=by]").fill("olaf")
     form.locator("input[name=certificate]").fill("VC-2026-0412")
     _shot(world, page, "18-paper-due-for-destruction")
     form.locator("button[type=submit]").click()
@@ -460,6 +508,7 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     assert page.locator("form[action$='/destroyed']").count() == 0
     shown = a.ok("paper", "show", due, user="olaf")
     assert shown["status"] == "destroyed" and shown["destruction"]["paper"]["certificate"] == "VC-2026-0412"
+    assert shown["destruction"]["paper"]["method"] == "versnipperd"
     assert shown["destruction"]["performed_by"] == "olaf" and shown["destruction"]["recorded_by"] == "olaf"
     ctx.close()
 
@@ -481,6 +530,13 @@ def test_privacy_officer_adds_a_user_who_sets_up_through_the_link(world, browser
     page.click("text=Toevoegen en instellink maken")
     link = page.inner_text("#setup-link")
     _shot(world, page, "12-users")
+    page.fill("#name", "frank")  # once more: refused beside the form, the name still in it
+    page.select_option("#role", "office")
+    with page.expect_navigation():
+        page.click("text=Toevoegen en instellink maken")
+    assert "al een gebruiker met deze naam" in page.inner_text("[role=alert]")
+    assert page.locator("#setup-link").count() == 0
+    assert (page.input_value("#name"), page.input_value("#role")) == ("frank", "office")
     page.goto(f"{world['url']}/retention")
     _shot(world, page, "13-retention")
     newcomer = browser.new_context(viewport={"width": 800, "height": 1100}, locale="nl-NL")

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,12 +19,12 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from archive import access
-from archive.errors import NotPermitted
+from archive.errors import DossierError, NotPermitted
 from archive.search import normalise, words
 from services import auth
 from services.context import App, Context, act_as
@@ -206,28 +207,89 @@ def back_to_form(method: str, path: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A form whose use case refused what was typed: its page is shown again with the reason beside
+    the form and the typed values still in it, so nobody types a dossier twice."""
+
+    action: str  # the form's own path: which form on the page it was
+    message: str
+    status: int
+    values: dict[str, str]
+
+    def at(self, action: str) -> bool:
+        return self.action == action
+
+    def kept(self, action: str, name: str) -> str:
+        return self.values.get(name, "") if self.at(action) else ""
+
+
+KEPT_MAX = 500  # longer than any field of these forms; a value past it is not shown again
+
+
+def submit(request: Request, web: Web, do: Callable[[], Response], again: Callable[[Refused], Response]) -> Response:
+    """Run a form's use case; when it refuses the input (400, 404 or 409), `again` shows the form's
+    page again with the refusal. Anything else (not allowed, not logged in, a fault) goes to the
+    app's error handling. The page's own use case runs again, so it checks permission again."""
+    try:
+        return do()
+    except DossierError as e:
+        if e.http_status not in (400, 404, 409) or isinstance(e, auth.NotAuthenticated):
+            raise
+        values = {
+            k: v for k, v in (web.form or {}).items() if k != "csrf" and isinstance(v, str) and len(v) <= KEPT_MAX
+        }
+        return again(Refused(request.url.path, i18n.error(web.lang, e), e.http_status, values))
+
+
 def page(
-    request: Request, template: str, /, *, web: Web | None = None, status: int = 200, csrf: str | None = None, **data
+    request: Request,
+    template: str,
+    /,
+    *,
+    web: Web | None = None,
+    status: int = 200,
+    csrf: str | None = None,
+    refused: Refused | None = None,
+    **data,
 ) -> HTMLResponse:
+    """A template rendered for this request. With `refused`, the page of a refused form: its status,
+    and `refusal(action)` / `kept(action, name)` put the reason and the typed values in that form."""
     lang = language(request)
     zone = core(request).policy.timezone
     role = web.role if web else None
-    html = (
-        templates()
-        .get_template(template)
-        .render(
-            _=i18n.translator(lang),
-            lang=lang,
-            user=web.ctx.actor.name if web else None,
-            role=role,
-            csrf=web.session.csrf if web else csrf,
-            may=lambda action: role is not None and access.role_may(role, action),
-            when=lambda iso: local_time(iso, zone),
-            path=request.url.path,
-            **data,
+    placed: list[str] = []
+
+    def refusal(action: str) -> Markup:
+        if refused is None or not refused.at(action):
+            return Markup("")
+        placed.append(action)
+        return Markup('<p class="error" role="alert" data-refused>{}</p>').format(refused.message)
+
+    def render(**extra) -> str:
+        return (
+            templates()
+            .get_template(template)
+            .render(
+                _=i18n.translator(lang),
+                lang=lang,
+                user=web.ctx.actor.name if web else None,
+                role=role,
+                csrf=web.session.csrf if web else csrf,
+                may=lambda action: role is not None and access.role_may(role, action),
+                when=lambda iso: local_time(iso, zone),
+                path=request.url.path,
+                refusal=refusal,
+                kept=lambda action, name: refused.kept(action, name) if refused else "",
+                **data,
+                **extra,
+            )
         )
-    )
-    return HTMLResponse(html, status_code=status)
+
+    html = render()
+    if refused is not None and not placed:  # the form is gone from the page (its state changed): say it on top
+        html = render(unplaced=refused.message)
+    return HTMLResponse(html, status_code=refused.status if refused else status)
 
 
 def api_error(status: int, message: str, code: str) -> JSONResponse:

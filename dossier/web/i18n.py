@@ -85,6 +85,9 @@ ERRORS_NL = {
     "checked-out": "Het papieren dossier is uitgeleend; haal het terug en registreer het als terug.",
     "future-date": "Die datum ligt in de toekomst; geef de datum van vandaag of een eerdere.",
     "too-long": "Dit veld is te lang; maak het korter.",
+    "user-exists": "Er is al een gebruiker met deze naam; kies een andere naam.",
+    "bad-bsn": "Dit BSN klopt niet: 9 cijfers die de elfproef doorstaan. Controleer het nummer.",
+    "far-future": "De startdatum ligt meer dan een jaar vooruit; controleer de datum.",
 }
 
 # Keys that are not English text: shown in Dutch as they are, with English in EN.

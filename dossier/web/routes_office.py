@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -12,7 +13,8 @@ from archive.errors import BadInput
 from classify.doctypes import DOCUMENT_TYPES
 from services import covers, dossiers, paper, quarantine, scanning, status, users, validate
 
-from .common import Posted, SignedIn, page
+from .common import Posted, Refused, SignedIn, Web, page, submit
+from .routes_read import dossier_page
 
 router = APIRouter()
 
@@ -26,45 +28,62 @@ def _back(to: str, msg: str) -> RedirectResponse:
     return RedirectResponse(f"{to}?msg={quote(msg)}", status_code=303)
 
 
+def _new_page(request: Request, web: Web, refused: Refused | None = None):
+    return page(request, "new_dossier.html", web=web, coaches=users.coaches(web.ctx)["coaches"], refused=refused)
+
+
 @router.get("/office/new")
 def new_form(request: Request, web: SignedIn):
-    return page(request, "new_dossier.html", web=web, coaches=users.coaches(web.ctx)["coaches"])
+    return _new_page(request, web)
 
 
 @router.post("/office/new")
 def new_submit(request: Request, web: Posted):
-    f = web.field
-    out = dossiers.open_dossier(
-        web.ctx,
-        coach=f("coach"),
-        client_name=f("client_name") or None,
-        bsn=f("bsn") or None,
-        commissioner=f("commissioner") or None,
-        start=validate.date(f("start") or None, "the start date"),
-    )
-    return _back(f"/dossiers/{out['dossier']}", "same-bsn" if out.get("warning") else "opened")
+    def do():
+        f = web.field
+        out = dossiers.open_dossier(
+            web.ctx,
+            coach=f("coach"),
+            client_name=f("client_name") or None,
+            bsn=f("bsn") or None,
+            commissioner=f("commissioner") or None,
+            start=validate.date(f("start") or None, "the start date"),
+        )
+        return _back(f"/dossiers/{out['dossier']}", "same-bsn" if out.get("warning") else "opened")
+
+    return submit(request, web, do, lambda refused: _new_page(request, web, refused))
+
+
+def _cover_page(request: Request, web: Web, refused: Refused | None = None):
+    return page(request, "cover.html", web=web, types=DOCUMENT_TYPES, refused=refused)
 
 
 @router.get("/office/cover")
 def cover_form(request: Request, web: SignedIn):
-    return page(request, "cover.html", web=web, types=DOCUMENT_TYPES)
+    return _cover_page(request, web)
 
 
 @router.post("/office/cover")
 def cover_submit(request: Request, web: Posted):
-    sheet = covers.make_cover(web.ctx, web.field("dossier"), web.field("type"))
-    name = f"voorblad-{sheet.dossier}-{sheet.doc_type}-{sheet.serial}.pdf"
-    return Response(
-        sheet.pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="{name}"'}
-    )
+    def do():
+        sheet = covers.make_cover(web.ctx, web.field("dossier"), web.field("type"))
+        name = f"voorblad-{sheet.dossier}-{sheet.doc_type}-{sheet.serial}.pdf"
+        return Response(
+            sheet.pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="{name}"'}
+        )
+
+    return submit(request, web, do, lambda refused: _cover_page(request, web, refused))
+
+
+def _quarantine_page(request: Request, web: Web, refused: Refused | None = None):
+    items = quarantine.list_items(web.ctx)["items"]
+    msg = None if refused else request.query_params.get("msg")
+    return page(request, "quarantine.html", web=web, items=items, types=DOCUMENT_TYPES, msg=msg, refused=refused)
 
 
 @router.get("/quarantine")
 def quarantine_list(request: Request, web: SignedIn):
-    items = quarantine.list_items(web.ctx)["items"]
-    return page(
-        request, "quarantine.html", web=web, items=items, types=DOCUMENT_TYPES, msg=request.query_params.get("msg")
-    )
+    return _quarantine_page(request, web)
 
 
 @router.get("/quarantine/{item_id}/pages/{n}.jpg")
@@ -81,16 +100,22 @@ def quarantine_message(request: Request, item_id: str, web: SignedIn):
 def quarantine_assign(request: Request, item_id: str, web: Posted):
     from ..prefect_server import prefect_for
 
-    number, doc_type = validate.dossier_number(web.field("dossier")), validate.doc_type(web.field("type"))
-    with _flow_lock, prefect_for(web.ctx.app):
-        scanning.assign_item(web.ctx, item_id, number, doc_type)
-    return _back("/quarantine", "assigned")
+    def do():
+        number, doc_type = validate.dossier_number(web.field("dossier")), validate.doc_type(web.field("type"))
+        with _flow_lock, prefect_for(web.ctx.app):
+            scanning.assign_item(web.ctx, item_id, number, doc_type)
+        return _back("/quarantine", "assigned")
+
+    return submit(request, web, do, lambda refused: _quarantine_page(request, web, refused))
 
 
 @router.post("/quarantine/{item_id}/discard")
 def quarantine_discard(request: Request, item_id: str, web: Posted):
-    quarantine.discard_item(web.ctx, item_id)
-    return _back("/quarantine", "discarded")
+    def do():
+        quarantine.discard_item(web.ctx, item_id)
+        return _back("/quarantine", "discarded")
+
+    return submit(request, web, do, lambda refused: _quarantine_page(request, web, refused))
 
 
 @router.get("/paper")
@@ -99,48 +124,74 @@ def paper_list(request: Request, web: SignedIn):
     return page(request, "paper.html", web=web, files=files, msg=request.query_params.get("msg"))
 
 
+def on_dossier_page(request: Request, web: Web, number: str, do: Callable[[], Response]) -> Response:
+    """A form of the dossier's page: refused, the page again with the reason at that form."""
+    return submit(request, web, do, lambda refused: dossier_page(request, web, number, refused))
+
+
+def _done(number: str, msg: str) -> RedirectResponse:
+    return _back(f"/dossiers/{validate.dossier_number(number)}", msg)
+
+
 @router.post("/paper/{number}/register")
 def paper_register(request: Request, number: str, web: Posted):
     f = web.field
-    paper.register(web.ctx, number, room=f("room"), cabinet=f("cabinet"), shelf=f("shelf") or None)
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "paper-registered")
+
+    def do():
+        paper.register(web.ctx, number, room=f("room"), cabinet=f("cabinet"), shelf=f("shelf") or None)
+        return _done(number, "paper-registered")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/paper/{number}/checkout")
 def paper_checkout(request: Request, number: str, web: Posted):
-    due = validate.date(web.field("due") or None, "the due date")
-    paper.checkout(web.ctx, number, to=web.field("to"), due=due)
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "paper-out")
+    def do():
+        due = validate.date(web.field("due") or None, "the due date")
+        paper.checkout(web.ctx, number, to=web.field("to"), due=due)
+        return _done(number, "paper-out")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/paper/{number}/checkin")
 def paper_checkin(request: Request, number: str, web: Posted):
-    paper.checkin(web.ctx, number)
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "paper-in")
+    def do():
+        paper.checkin(web.ctx, number)
+        return _done(number, "paper-in")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/paper/{number}/destroyed")
 def paper_destroyed(request: Request, number: str, web: Posted):
     f = web.field
-    paper.confirm_destroyed(
-        web.ctx,
-        number,
-        by=f("by"),
-        witness=f("witness") or None,
-        certificate=f("certificate") or None,
-        method=f("method") or None,
-        on=validate.date(f("on") or None, "the destruction date"),
-    )
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "paper-destroyed")
+
+    def do():
+        paper.confirm_destroyed(
+            web.ctx,
+            number,
+            by=f("by"),
+            witness=f("witness") or None,
+            certificate=f("certificate") or None,
+            method=f("method") or None,
+            on=validate.date(f("on") or None, "the destruction date"),
+        )
+        return _done(number, "paper-destroyed")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/dossiers/{number}/close")
 def close(request: Request, number: str, web: Posted):
-    end = validate.date(web.field("end") or None, "the end date")
-    if end is None:
-        raise BadInput("give the day the trajectory ended", "empty")
-    dossiers.close_dossier(web.ctx, number, end)
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "closed")
+    def do():
+        end = validate.date(web.field("end") or None, "the end date")
+        if end is None:
+            raise BadInput("give the day the trajectory ended", "empty")
+        dossiers.close_dossier(web.ctx, number, end)
+        return _done(number, "closed")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.get("/status")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from services import audit_log, auth, dossiers, retention, users, validate
 
-from .common import Posted, SignedIn, Web, page
-from .routes_office import _back
+from .common import Posted, Refused, SignedIn, Web, page, submit
+from .routes_office import _done, on_dossier_page
 
 router = APIRouter()
 
@@ -25,11 +26,15 @@ READS = {
 }
 
 
-def _users_page(request: Request, web: Web, *, link: dict | None = None, status: int = 200):
+def _users_page(request: Request, web: Web, *, link: dict | None = None, refused: Refused | None = None):
     listed = users.list_users(web.ctx)["users"]
     if link is not None:
         link = {**link, "url": str(request.base_url).rstrip("/") + f"/setup/{link['token']}"}
-    return page(request, "users.html", web=web, users=listed, link=link, status=status)
+    return page(request, "users.html", web=web, users=listed, link=link, refused=refused)
+
+
+def _on_users_page(request: Request, web: Web, do) -> Response:
+    return submit(request, web, do, lambda refused: _users_page(request, web, refused=refused))
 
 
 @router.get("/users")
@@ -39,32 +44,46 @@ def users_list(request: Request, web: SignedIn):
 
 @router.post("/users")
 def users_add(request: Request, web: Posted):
-    added = users.add_user(web.ctx, web.field("name").strip(), web.field("role"))
-    return _users_page(request, web, link=auth.issue_setup_link(web.ctx, added["user"]))
+    def do():
+        added = users.add_user(web.ctx, web.field("name").strip(), web.field("role"))
+        return _users_page(request, web, link=auth.issue_setup_link(web.ctx, added["user"]))
+
+    return _on_users_page(request, web, do)
 
 
 @router.post("/users/{name}/disable")
 def users_disable(request: Request, name: str, web: Posted):
-    users.disable_user(web.ctx, name)
-    return _users_page(request, web)
+    def do():
+        users.disable_user(web.ctx, name)
+        return _users_page(request, web)
+
+    return _on_users_page(request, web, do)
 
 
 @router.post("/users/{name}/enable")
 def users_enable(request: Request, name: str, web: Posted):
-    users.enable_user(web.ctx, name)
-    return _users_page(request, web)
+    def do():
+        users.enable_user(web.ctx, name)
+        return _users_page(request, web)
+
+    return _on_users_page(request, web, do)
 
 
 @router.post("/users/{name}/reset")
 def users_reset(request: Request, name: str, web: Posted):
     """A lost phone or a forgotten password: the credentials are cleared, a new set-up link shown."""
-    return _users_page(request, web, link=auth.issue_setup_link(web.ctx, name, reset=True))
+    return _on_users_page(
+        request, web, lambda: _users_page(request, web, link=auth.issue_setup_link(web.ctx, name, reset=True))
+    )
 
 
 @router.post("/users/{name}/role")
 def users_role(request: Request, name: str, web: Posted):
-    users.set_role(web.ctx, name, web.field("role"))
-    return _users_page(request, web)
+    def do():
+        users.set_role(web.ctx, name, web.field("role"))
+        return _users_page(request, web)
+
+    return _on_users_page(request, web, do)
 
 
 @router.get("/dossiers/{number}/history")
@@ -83,21 +102,31 @@ def retention_page(request: Request, web: SignedIn):
 
 @router.post("/dossiers/{number}/hold")
 def hold(request: Request, number: str, web: Posted):
-    dossiers.place_hold(web.ctx, number, web.field("reason"))
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "held")
+    def do():
+        dossiers.place_hold(web.ctx, number, web.field("reason"))
+        return _done(number, "held")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/dossiers/{number}/release")
 def release(request: Request, number: str, web: Posted):
-    dossiers.release_hold(web.ctx, number)
-    return _back(f"/dossiers/{validate.dossier_number(number)}", "released")
+    def do():
+        dossiers.release_hold(web.ctx, number)
+        return _done(number, "released")
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/dossiers/{number}/erase/confirm")
 def erase_confirm(request: Request, number: str, web: Posted):
     """What erasure would destroy, checked but not done: the officer confirms on this page."""
-    plan = dossiers.erasure_plan(web.ctx, number, web.field("reason"))
-    return page(request, "erase.html", web=web, plan=plan, reason=web.field("reason"))
+
+    def do():
+        plan = dossiers.erasure_plan(web.ctx, number, web.field("reason"))
+        return page(request, "erase.html", web=web, plan=plan, reason=web.field("reason"))
+
+    return on_dossier_page(request, web, number, do)
 
 
 @router.post("/dossiers/{number}/erase")

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from archive import access
 from services import documents, dossiers
 
-from .common import Posted, SignedIn, Web, marker, page
+from .common import Posted, Refused, SignedIn, Web, marker, page
 
 router = APIRouter()
 
@@ -28,6 +28,11 @@ def find(request: Request, web: Posted):
 
 @router.get("/dossiers/{number}")
 def dossier(request: Request, number: str, web: SignedIn):
+    return dossier_page(request, web, number)
+
+
+def dossier_page(request: Request, web: Web, number: str, refused: Refused | None = None):
+    """The dossier's page; with `refused`, again after one of its forms was refused."""
     d = dossiers.show_dossier(web.ctx, number)
     a = web.ctx.actor
     # Presentation only: whether to draw thumbnails and links (each image asks its use case again).
@@ -39,7 +44,8 @@ def dossier(request: Request, number: str, web: SignedIn):
         d=d,
         readable=readable,
         today=web.ctx.today.isoformat(),
-        msg=request.query_params.get("msg"),
+        msg=None if refused else request.query_params.get("msg"),
+        refused=refused,
     )
 
 
