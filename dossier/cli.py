@@ -554,6 +554,10 @@ def search(
 # ---- quarantine ---------------------------------------------------------------------------------
 
 
+def _from_page(item: dict) -> str:
+    return f", from page {item['first_page']}" if item.get("first_page") else ""
+
+
 @quarantine_app.command("list")
 def quarantine_list(json_out: bool = JsonOpt):
     """What is waiting to be filed by hand, with the reason."""
@@ -562,7 +566,8 @@ def quarantine_list(json_out: bool = JsonOpt):
     with command(json_out):
         out = quarantine.list_items(context())
         human = "\n".join(
-            f"{i['id']}  {when(i['received_at'])}  {i['source']}\n    {i['reason']}" for i in out["items"]
+            f"{i['id']}  {when(i['received_at'])}  {i['source']}{_from_page(i)}\n    {i['reason']}"
+            for i in out["items"]
         )
         emit(json_out, out, human or "The quarantine is empty.")
 

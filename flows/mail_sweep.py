@@ -121,7 +121,7 @@ def capture(box: Mailbox, listed: Listed) -> dict:
                     delete_on=deletion_day(arrived),
                     pages=pages.pages,
                     reason=intake_mail.reason_for(pages.pages, pages.attachments, pages.unusable),
-                    label=f"e-mail received {local:%Y-%m-%d %H:%M}",
+                    label=f"e-mail, {local:%Y-%m-%d %H:%M}",  # reads the same in Dutch and English
                 )
                 audit.record(
                     s,

@@ -272,8 +272,6 @@ def _quarantine(job: Job, data: bytes, kind: str, code: str, reason: str, pages:
     with vault.sessions() as s:
         scan = s.get(Scan, job.scan_id)
         label = vault.open_label(scan.source_sealed) if scan else None
-    if first is not None and label:
-        label = f"{label}, pages from {first}"
     blob = vault.seal_quarantine_blob(data)  # sealed and written before the writer opens
     try:
         with vault.writer() as s:

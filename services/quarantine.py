@@ -45,6 +45,7 @@ def _summary(ctx: Context, r: QuarantineItem) -> dict:
         "reason": r.reason,
         "code": r.reason_code,
         "source": label,
+        "first_page": r.scan_page,  # where in the scan these pages start, for a batch split into parts
         "pages": r.pages,
         "received_at": r.received_at.isoformat(),
         # What the web page offers: page previews, and filing (an e-mail without attachments has nothing to file).

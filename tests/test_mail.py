@@ -156,7 +156,7 @@ def test_attachments_become_pages_that_assign_files_into_a_dossier(world):
     by_pages = {v["pages"]: v for v in new.values()}
     assert set(by_pages) == {3, 0}
     item, bodyonly = by_pages[3], by_pages[0]
-    assert "3 pages from 2 attachments" in item["reason"] and item["source"] == "e-mail received 2026-05-04 09:00"
+    assert "3 pages from 2 attachments" in item["reason"] and item["source"] == "e-mail, 2026-05-04 09:00"
 
     # The message without attachments: office staff read it (the whole message is the item).
     eml = tmp / "message.eml"

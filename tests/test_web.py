@@ -410,6 +410,7 @@ def test_office_files_a_quarantined_scan_through_the_browser(world, browser):
     item.wait_for()
     _image_shown(page, f"#{world['item']} .previews img")
     _shot(world, page, "08-quarantine")
+    assert "Bron: zonder-voorblad.pdf, vanaf pagina 1" in item.inner_text()  # in Dutch, where the pages start
     item.locator("input[name=dossier]").fill("D-2026-9999")  # a slip of the finger: no such dossier
     item.locator("select[name=type]").select_option("voortgangsrapportage")
     with page.expect_navigation():

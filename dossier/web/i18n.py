@@ -289,6 +289,7 @@ NL = {
     "Skip to content": "Naar de inhoud",
     "Something went wrong": "Er ging iets mis",
     "Source:": "Bron:",
+    "from page": "vanaf pagina",
     "Start of the trajectory": "Begin van het traject",
     "Status": "Status",
     "Step 1 of 2: choose a password of at least 12 characters. A few unrelated words make a good one.": "Stap 1 van "
