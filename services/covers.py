@@ -22,9 +22,9 @@ class CoverSheet:
 
 
 def make_cover(ctx: Context, number: str, doc_type: str) -> CoverSheet:
-    doc_type = validate.doc_type(doc_type)
     with ctx.uow("cover.create") as uow:
-        uow.allow()
+        uow.allow()  # before the input is looked at: who may not make covers learns nothing from a refusal
+        doc_type = validate.doc_type(doc_type)
         d = uow.dossier(number)
         if d.status == "destroyed":
             raise NotFound(f"dossier {d.number} was destroyed; no cover sheets can be made for it", "destroyed")

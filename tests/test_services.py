@@ -145,6 +145,8 @@ def test_input_is_checked_at_the_edge(app):
         covers.make_cover(office, number, "aantekening")
     with pytest.raises(BadInput, match="not a dossier number"):
         covers.make_cover(office, "2026-1", "cv")
+    with pytest.raises(NotPermitted):  # who may not make covers hears that, not what is wrong with the input
+        covers.make_cover(act_as(app, "anna"), number, "aantekening")
 
 
 def test_acts_are_never_dated_in_the_future(app):

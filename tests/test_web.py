@@ -8,6 +8,7 @@ start of the module.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -488,6 +489,21 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     page.goto(f"{world['url']}/dossiers/{later}")
     assert "Papieren dossier" in page.inner_text("main")
     assert page.locator("form[action$='/destroyed']").count() == 0  # closed, but not due for a year
+    # A refused form inside the folded paper actions: they open again, with the reason and the input.
+    page.click("text=Papieren dossier bijwerken")
+    checkout = page.locator(f"form[action='/paper/{later}/checkout']")
+    back_by = (local_today() + dt.timedelta(days=14)).isoformat()
+    checkout.locator("input[name=to]").fill("stagiair")  # no account: paper goes only to users
+    checkout.locator("input[name=due]").fill(back_by)
+    with page.expect_navigation() as went:
+        checkout.locator("button[type=submit]").click()
+    assert went.value.status == 400
+    reason = page.locator("details [role=alert]")
+    assert reason.is_visible() and "alleen naar mensen met een account" in reason.inner_text()
+    assert checkout.locator("input[name=to]").input_value() == "stagiair"
+    assert checkout.locator("input[name=due]").input_value() == back_by
+    _shot(world, page, "19a-paper-checkout-refused")
+    assert a.ok("paper", "show", later, user="olaf")["status"] == "in-cabinet"
     page.goto(f"{world['url']}/dossiers/{due}")
     form = page.locator(f"form[action='/paper/{due}/destroyed']")
     form.locator("input[name=by]").fill("olaf")

@@ -234,7 +234,7 @@ def submit(request: Request, web: Web, do: Callable[[], Response], again: Callab
     try:
         return do()
     except DossierError as e:
-        if e.http_status not in (400, 404, 409) or isinstance(e, auth.NotAuthenticated):
+        if e.http_status not in (400, 404, 409):  # not allowed (403), not logged in (401), a fault: not the form's
             raise
         values = {
             k: v for k, v in (web.form or {}).items() if k != "csrf" and isinstance(v, str) and len(v) <= KEPT_MAX
@@ -279,6 +279,7 @@ def page(
                 may=lambda action: role is not None and access.role_may(role, action),
                 when=lambda iso: local_time(iso, zone),
                 path=request.url.path,
+                refused=refused,
                 refusal=refusal,
                 kept=lambda action, name: refused.kept(action, name) if refused else "",
                 **data,

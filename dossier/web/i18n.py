@@ -87,7 +87,9 @@ ERRORS_NL = {
     "too-long": "Dit veld is te lang; maak het korter.",
     "user-exists": "Er is al een gebruiker met deze naam; kies een andere naam.",
     "bad-bsn": "Dit BSN klopt niet: 9 cijfers die de elfproef doorstaan. Controleer het nummer.",
-    "far-future": "De startdatum ligt meer dan een jaar vooruit; controleer de datum.",
+    "unknown-person": "Papieren dossiers gaan alleen naar mensen met een account: controleer de naam, of vraag de "
+    "privacyfunctionaris om een account.",
+    "far-future": "Die datum ligt meer dan een jaar vooruit; controleer de datum.",
 }
 
 # Keys that are not English text: shown in Dutch as they are, with English in EN.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,7 @@ from classify.doctypes import DOCUMENT_TYPES
 from services import covers, dossiers, paper, quarantine, scanning, status, users, validate
 
 from .common import Posted, Refused, SignedIn, Web, page, submit
-from .routes_read import dossier_page
+from .routes_read import back_to_dossier, on_dossier_page
 
 router = APIRouter()
 
@@ -77,7 +76,7 @@ def cover_submit(request: Request, web: Posted):
 
 def _quarantine_page(request: Request, web: Web, refused: Refused | None = None):
     items = quarantine.list_items(web.ctx)["items"]
-    msg = None if refused else request.query_params.get("msg")
+    msg = request.query_params.get("msg")
     return page(request, "quarantine.html", web=web, items=items, types=DOCUMENT_TYPES, msg=msg, refused=refused)
 
 
@@ -124,22 +123,13 @@ def paper_list(request: Request, web: SignedIn):
     return page(request, "paper.html", web=web, files=files, msg=request.query_params.get("msg"))
 
 
-def on_dossier_page(request: Request, web: Web, number: str, do: Callable[[], Response]) -> Response:
-    """A form of the dossier's page: refused, the page again with the reason at that form."""
-    return submit(request, web, do, lambda refused: dossier_page(request, web, number, refused))
-
-
-def _done(number: str, msg: str) -> RedirectResponse:
-    return _back(f"/dossiers/{validate.dossier_number(number)}", msg)
-
-
 @router.post("/paper/{number}/register")
 def paper_register(request: Request, number: str, web: Posted):
     f = web.field
 
     def do():
         paper.register(web.ctx, number, room=f("room"), cabinet=f("cabinet"), shelf=f("shelf") or None)
-        return _done(number, "paper-registered")
+        return back_to_dossier(number, "paper-registered")
 
     return on_dossier_page(request, web, number, do)
 
@@ -149,7 +139,7 @@ def paper_checkout(request: Request, number: str, web: Posted):
     def do():
         due = validate.date(web.field("due") or None, "the due date")
         paper.checkout(web.ctx, number, to=web.field("to"), due=due)
-        return _done(number, "paper-out")
+        return back_to_dossier(number, "paper-out")
 
     return on_dossier_page(request, web, number, do)
 
@@ -158,7 +148,7 @@ def paper_checkout(request: Request, number: str, web: Posted):
 def paper_checkin(request: Request, number: str, web: Posted):
     def do():
         paper.checkin(web.ctx, number)
-        return _done(number, "paper-in")
+        return back_to_dossier(number, "paper-in")
 
     return on_dossier_page(request, web, number, do)
 
@@ -177,7 +167,7 @@ def paper_destroyed(request: Request, number: str, web: Posted):
             method=f("method") or None,
             on=validate.date(f("on") or None, "the destruction date"),
         )
-        return _done(number, "paper-destroyed")
+        return back_to_dossier(number, "paper-destroyed")
 
     return on_dossier_page(request, web, number, do)
 
@@ -189,7 +179,7 @@ def close(request: Request, number: str, web: Posted):
         if end is None:
             raise BadInput("give the day the trajectory ended", "empty")
         dossiers.close_dossier(web.ctx, number, end)
-        return _done(number, "closed")
+        return back_to_dossier(number, "closed")
 
     return on_dossier_page(request, web, number, do)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services import audit_log, auth, dossiers, retention, users, validate
 
 from .common import Posted, Refused, SignedIn, Web, page, submit
-from .routes_office import _done, on_dossier_page
+from .routes_read import back_to_dossier, on_dossier_page
 
 router = APIRouter()
 
@@ -33,7 +35,7 @@ def _users_page(request: Request, web: Web, *, link: dict | None = None, refused
     return page(request, "users.html", web=web, users=listed, link=link, refused=refused)
 
 
-def _on_users_page(request: Request, web: Web, do) -> Response:
+def _on_users_page(request: Request, web: Web, do: Callable[[], Response]) -> Response:
     return submit(request, web, do, lambda refused: _users_page(request, web, refused=refused))
 
 
@@ -104,7 +106,7 @@ def retention_page(request: Request, web: SignedIn):
 def hold(request: Request, number: str, web: Posted):
     def do():
         dossiers.place_hold(web.ctx, number, web.field("reason"))
-        return _done(number, "held")
+        return back_to_dossier(number, "held")
 
     return on_dossier_page(request, web, number, do)
 
@@ -113,7 +115,7 @@ def hold(request: Request, number: str, web: Posted):
 def release(request: Request, number: str, web: Posted):
     def do():
         dossiers.release_hold(web.ctx, number)
-        return _done(number, "released")
+        return back_to_dossier(number, "released")
 
     return on_dossier_page(request, web, number, do)
 

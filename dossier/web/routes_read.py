@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from archive import access
-from services import documents, dossiers
+from services import documents, dossiers, validate
 
-from .common import Posted, Refused, SignedIn, Web, marker, page
+from .common import Posted, Refused, SignedIn, Web, marker, page, submit
 
 router = APIRouter()
 
@@ -44,9 +47,19 @@ def dossier_page(request: Request, web: Web, number: str, refused: Refused | Non
         d=d,
         readable=readable,
         today=web.ctx.today.isoformat(),
-        msg=None if refused else request.query_params.get("msg"),
+        msg=request.query_params.get("msg"),
         refused=refused,
     )
+
+
+def on_dossier_page(request: Request, web: Web, number: str, do: Callable[[], Response]) -> Response:
+    """A form of the dossier's page: refused, the page again with the reason at that form."""
+    return submit(request, web, do, lambda refused: dossier_page(request, web, number, refused))
+
+
+def back_to_dossier(number: str, msg: str) -> RedirectResponse:
+    """After a form of the dossier's page: the page again, saying what was done."""
+    return RedirectResponse(f"/dossiers/{validate.dossier_number(number)}?msg={quote(msg)}", status_code=303)
 
 
 @router.get("/documents/{ident}")
