@@ -39,6 +39,8 @@ def _summary(ctx: Context, r: QuarantineItem) -> dict:
     from classify.reasons import UNFILEABLE
 
     kind, label = ctx.vault.quarantine_source(r)
+    if r.scan_page:  # items quarantined before first_page existed carry it in English in their label
+        label = label.removesuffix(f", pages from {r.scan_page}")
     readable = r.reason_code not in {u.value for u in UNFILEABLE}
     return {
         "id": r.id,

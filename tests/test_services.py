@@ -364,3 +364,27 @@ def test_a_busy_prefect_server_is_waited_for_and_a_gone_one_is_not():
         assert _server_busy(wrapped)
     assert not _server_busy(answered(500)) and not _server_busy(answered(404))
     assert not _server_busy(httpx.ConnectError("connection refused"))
+
+
+def test_a_quarantined_part_of_a_batch_says_where_its_pages_start(app):
+    """The first page is a field each interface words in its own language; items sealed before it
+    existed carried it in English in their label, which is no longer shown twice."""
+    from services import quarantine
+
+    for ident, label in (("new", "stapel.pdf"), ("old", "stapel.pdf, pages from 3")):
+        blob = app.vault.seal_quarantine_blob(b"%PDF-1.4 " + ident.encode())
+        with app.vault.writer() as s:
+            app.vault.add_quarantine_item(
+                s,
+                blob=blob,
+                kind="pdf",
+                reason_code="no-cover",
+                reason="r",
+                scan_id=None,
+                source_label=label,
+                pages=2,
+                scan_page=3,
+            )
+            s.commit()
+    items = quarantine.list_items(act_as(app, "olaf"))["items"]
+    assert [(i["source"], i["first_page"]) for i in items] == [("stapel.pdf", 3)] * 2
