@@ -388,3 +388,21 @@ def test_a_quarantined_part_of_a_batch_says_where_its_pages_start(app):
             s.commit()
     items = quarantine.list_items(act_as(app, "olaf"))["items"]
     assert [(i["source"], i["first_page"]) for i in items] == [("stapel.pdf", 3)] * 2
+
+
+def test_the_catalog_schema_head_is_alembics_and_an_older_catalog_is_refused(app):
+    """Commands compare the catalog with SCHEMA_HEAD instead of reading Alembic's scripts each
+    time: the constant must follow the newest migration, and a catalog behind it is refused."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from archive.catalog import SCHEMA_HEAD, alembic_config
+    from archive.errors import NotReady
+
+    assert ScriptDirectory.from_config(alembic_config(app.vault.db_url)).get_heads() == [SCHEMA_HEAD]
+    app.vault.ready()
+    command.downgrade(alembic_config(app.vault.db_url), "0007")  # a catalog of the version before
+    with pytest.raises(NotReady, match="older version of this program; run `dossier init`"):
+        app.vault.ready()
+    app.vault.initialise()  # what the message says to do (init): migrates to the head again
+    app.vault.ready()
