@@ -30,11 +30,19 @@ class BadInput(DossierError):
 
 
 class NotPermitted(DossierError):
-    """The role may not, or a rule forbids it now: a legal hold, not yet due (exit 3)."""
+    """The role may not, or a rule forbids it now (RuleForbids) (exit 3)."""
 
     exit_code = 3
     http_status = 403
     default_code = "not-permitted"
+
+
+class RuleForbids(NotPermitted):
+    """The role may, but a rule forbids it now: a legal hold, not yet due, still open, the last
+    privacy officer (exit 3). Unlike a refused role, the person can act on it, so the web app shows
+    it beside the form they filled in."""
+
+    default_code = "rule-forbids"
 
 
 class NotFound(DossierError):

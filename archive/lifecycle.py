@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from . import audit
 from .catalog import Document, Dossier, utcnow
-from .errors import BadInput, Conflict, NotFound, NotPermitted
+from .errors import BadInput, Conflict, NotFound, NotPermitted, RuleForbids
 from .records import DestructionRecord, LegalHold, PaperFile
 from .retention import ONE_YEAR, UPCOMING_DAYS, Period, assess, destroy_on, personal_data_problem
 
@@ -347,7 +347,7 @@ def may_destroy_paper(session, d: Dossier, today: dt.date, policy: RetentionPoli
     """Raise unless the paper file of `d` may be destroyed today (due, or erased, and no hold)."""
     hold = active_hold(session, d.number)
     if hold is not None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} is on legal hold since {hold.placed_at:%Y-%m-%d}; its paper file may not be "
             "destroyed until the privacy officer releases the hold",
             "on-hold",
@@ -355,14 +355,14 @@ def may_destroy_paper(session, d: Dossier, today: dt.date, policy: RetentionPoli
     if d.status == "destroyed":
         return
     if d.end_date is None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} is still open; its paper file becomes due for destruction "
             f"{policy.period.describe()} after the trajectory ends (close it with `dossier close`)",
             "open",
         )
     when = destroy_on(d.end_date, policy.period)
     if today < when:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} is not due for destruction until {when:%Y-%m-%d}; keep the paper file "
             "until then (or the privacy officer erases the dossier on request)",
             "not-due",

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from . import audit
 from .catalog import Dossier, User, utcnow
-from .errors import BadInput, Conflict, NotFound, NotPermitted
+from .errors import BadInput, Conflict, NotFound, RuleForbids
 from .lifecycle import (
     RetentionPolicy,
     active_hold,
@@ -164,14 +164,14 @@ def checkout(
             "checked-out",
         )
     if d.status == "destroyed":
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} was destroyed on {d.destroyed_at:%Y-%m-%d}; its paper file is on the "
             "destruction worklist and may not leave the cabinet",
             "dossier-destroyed",
         )
     when = destroy_date(session, d, policy)
     if when is not None and today >= when and active_hold(session, d.number) is None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} is due for destruction since {when:%Y-%m-%d}; its paper file goes to the "
             "shredder and may not leave the cabinet (unless the privacy officer places a legal hold)",
             "due-for-destruction",
@@ -183,7 +183,7 @@ def checkout(
             "unknown-person",
         )
     if person.role == "coach" and d.coach != person.name:
-        raise NotPermitted(
+        raise RuleForbids(
             f"{to} is not the coach of {d.number}; its paper file may go to its coach ({d.coach}), "
             "office staff or the privacy officer only",
             "not-own-client",

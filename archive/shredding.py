@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import audit
 from .catalog import DataKey, Document, Dossier, PageText, QuarantineItem, Scan, SearchToken, utcnow
-from .errors import NotFound, NotPermitted
+from .errors import NotFound, RuleForbids
 from .lifecycle import RetentionPolicy, active_hold
 from .records import DestructionRecord
 from .retention import destroy_on, is_due
@@ -64,14 +64,14 @@ def shred_dossier(
         return None
     hold = active_hold(session, number) if rule != "replay" else None
     if hold is not None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {number} is on legal hold since {hold.placed_at:%Y-%m-%d}; the privacy officer must "
             "release the hold before it can be destroyed",
             "on-hold",
         )
     if rule == "retention":
         if not is_due(today, d.end_date, policy.period):
-            raise NotPermitted(f"dossier {number} is not due for destruction on {today}", "not-due")
+            raise RuleForbids(f"dossier {number} is not due for destruction on {today}", "not-due")
         trigger = destroy_on(d.end_date, policy.period)
         rule_text = policy.describe()
     elif rule == "erasure":

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from archive import access, lifecycle, shredding
 from archive.catalog import Document, Dossier, User
-from archive.errors import BadInput, NotFound, NotPermitted
+from archive.errors import BadInput, NotFound, RuleForbids
 from archive.records import PaperFile
 from archive.retention import destroy_on
 from archive.search import normalise
@@ -267,7 +267,7 @@ def _check_erasable(ctx: Context, session, d: Dossier, reason: str) -> str:
         raise NotFound(f"dossier {d.number} was already destroyed on {d.destroyed_at:%Y-%m-%d}", "destroyed")
     hold = lifecycle.active_hold(session, d.number)
     if hold is not None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"dossier {d.number} is on legal hold since {hold.placed_at:%Y-%m-%d}; release the hold "
             "first if erasure is really required",
             "on-hold",

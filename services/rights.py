@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from archive import lifecycle, rights
 from archive.catalog import Dossier, utcnow
-from archive.errors import BadInput, Conflict, NotFound, NotPermitted
+from archive.errors import BadInput, Conflict, NotFound, NotPermitted, RuleForbids
 from archive.rights import Disclosure, RightsRequest
 
 from . import validate
@@ -200,7 +200,7 @@ def close_request(ctx: Context, ident: str, *, outcome: str, note: str | None = 
         except NotPermitted as e:
             if e.code != "on-hold":
                 raise
-            raise NotPermitted(
+            raise RuleForbids(
                 f"erasure request {rid} stays open: dossier {number} is on legal hold, so it cannot be erased; "
                 f"release the hold (`dossier release {number}`) if erasure is really required, or close the request "
                 "with --outcome refused --note REASON",

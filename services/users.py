@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from archive import access
 from archive.catalog import User
-from archive.errors import BadInput, NotFound, NotPermitted
+from archive.errors import BadInput, NotFound, RuleForbids
 
 from . import validate
 from .context import Context
@@ -62,7 +62,7 @@ def _keep_a_privacy_officer(session, leaving: User) -> None:
         select(User.name).where(User.role == "privacy", User.disabled_at.is_(None), User.name != leaving.name)
     ).first()
     if leaving.role == "privacy" and leaving.disabled_at is None and others is None:
-        raise NotPermitted(
+        raise RuleForbids(
             f"{leaving.name} is the last privacy officer; make someone else privacy officer first", "last-privacy"
         )
 

@@ -505,6 +505,16 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     _shot(world, page, "19a-paper-checkout-refused")
     assert a.ok("paper", "show", later, user="olaf")["status"] == "in-cabinet"
     page.goto(f"{world['url']}/dossiers/{due}")
+    # A rule, not the role, forbids lending it out now: said beside the form, the name kept.
+    page.click("text=Papieren dossier bijwerken")
+    checkout = page.locator(f"form[action='/paper/{due}/checkout']")
+    checkout.locator("input[name=to]").fill("carla")
+    with page.expect_navigation() as went:
+        checkout.locator("button[type=submit]").click()
+    assert went.value.status == 403
+    assert "gaat naar de versnipperaar" in page.inner_text("details [role=alert]")
+    assert checkout.locator("input[name=to]").input_value() == "carla"
+    assert a.ok("paper", "show", due, user="olaf")["status"] == "in-cabinet"
     form = page.locator(f"form[action='/paper/{due}/destroyed']")
     form.locator("input[name=by]").fill("olaf")
     form.locator("input[name=method]").fill("versnipperd")

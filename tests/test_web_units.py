@@ -187,3 +187,37 @@ def test_a_refused_form_leads_back_to_its_page():
     assert back_to_form("GET", "/paper/D-2026-0003/destroyed") is None
     assert back_to_form("POST", "/paper/D-2026-0003%2F..%2Fx/destroyed") is None  # only a dossier number
     assert back_to_form("POST", "/login") is None
+
+
+def test_a_form_comes_back_for_refused_input_or_a_rule_but_not_for_a_role_or_a_fault():
+    """submit(): input the use case refused, or a rule that forbids it now, shows the form again
+    with the reason and what was typed (never the CSRF token); a role that may not, a lost login
+    or a fault go to the error page."""
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from archive.errors import IntegrityFailure, NotPermitted, RuleForbids
+    from dossier.web.common import submit
+    from services.auth import NotAuthenticated
+
+    action = "/paper/D-2026-0001/checkout"
+    request = Request({"type": "http", "method": "POST", "path": action, "headers": [], "query_string": b""})
+    web = SimpleNamespace(form={"to": "carla", "due": "2026-12-24", "csrf": "t0ken"}, lang="nl")
+    shown = []
+
+    def raising(e):
+        def do():
+            raise e
+
+        return do
+
+    for e, status in ((BadInput("x", "unknown-person"), 400), (RuleForbids("x", "due-for-destruction"), 403)):
+        assert submit(request, web, raising(e), shown.append) is None
+        refused = shown.pop()
+        assert (refused.status, refused.values) == (status, {"to": "carla", "due": "2026-12-24"})
+        assert refused.at(action) and refused.message == i18n.ERRORS_NL[e.code]
+    for e in (NotPermitted("anna (coach) may not", "role"), NotAuthenticated("x"), IntegrityFailure("x")):
+        with pytest.raises(type(e)):
+            submit(request, web, raising(e), shown.append)
+    assert shown == []

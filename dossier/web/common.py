@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from archive import access
-from archive.errors import DossierError, NotPermitted
+from archive.errors import DossierError, NotPermitted, RuleForbids
 from archive.search import normalise, words
 from services import auth
 from services.context import App, Context, act_as
@@ -228,13 +228,14 @@ KEPT_MAX = 500  # longer than any field of these forms; a value past it is not s
 
 
 def submit(request: Request, web: Web, do: Callable[[], Response], again: Callable[[Refused], Response]) -> Response:
-    """Run a form's use case; when it refuses the input (400, 404 or 409), `again` shows the form's
-    page again with the refusal. Anything else (not allowed, not logged in, a fault) goes to the
-    app's error handling. The page's own use case runs again, so it checks permission again."""
+    """Run a form's use case; when it refuses the input (400, 404, 409) or a rule forbids it now
+    (a legal hold, not yet due), `again` shows the form's page again with the refusal. A role that
+    may not, no login or a fault go to the app's error handling. The page's own use case runs
+    again, so it checks permission again."""
     try:
         return do()
     except DossierError as e:
-        if e.http_status not in (400, 404, 409):  # not allowed (403), not logged in (401), a fault: not the form's
+        if e.http_status not in (400, 404, 409) and not isinstance(e, RuleForbids):
             raise
         values = {
             k: v for k, v in (web.form or {}).items() if k != "csrf" and isinstance(v, str) and len(v) <= KEPT_MAX

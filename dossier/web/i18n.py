@@ -89,6 +89,15 @@ ERRORS_NL = {
     "bad-bsn": "Dit BSN klopt niet: 9 cijfers die de elfproef doorstaan. Controleer het nummer.",
     "unknown-person": "Papieren dossiers gaan alleen naar mensen met een account: controleer de naam, of vraag de "
     "privacyfunctionaris om een account.",
+    "due-for-destruction": "Dit dossier moet vernietigd worden: het papieren dossier gaat naar de versnipperaar en "
+    "mag de kast niet uit (tenzij de privacyfunctionaris een bewaarplicht oplegt).",
+    "dossier-destroyed": "Dit dossier is vernietigd: het papieren dossier staat op de vernietigingslijst en mag de "
+    "kast niet uit.",
+    "not-own-client": "Een papieren dossier mag alleen naar de eigen coach van het dossier, naar kantoor of naar de "
+    "privacyfunctionaris.",
+    "open": "Dit dossier is nog open; het papieren dossier wordt pas vernietigd na de bewaartermijn die begint "
+    "als het traject is afgesloten.",
+    "last-privacy": "Dit is de laatste privacyfunctionaris; maak eerst iemand anders privacyfunctionaris.",
     "far-future": "Die datum ligt meer dan een jaar vooruit; controleer de datum.",
 }
 
