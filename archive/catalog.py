@@ -347,13 +347,19 @@ def _migrations() -> Path:
 SCHEMA_HEAD = "0008"
 
 
-def at_head(engine: Engine) -> bool:
-    """True when the catalog's schema is the newest this program knows."""
+def schema_state(engine: Engine) -> str:
+    """'current' when the catalog's schema is SCHEMA_HEAD; 'older' when migrations of this program
+    bring it there; 'newer' when a newer version of the program wrote it (upgrade the program)."""
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
-            return False
+            return "older"
         current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    return current == {SCHEMA_HEAD}
+    if current == {SCHEMA_HEAD}:
+        return "current"
+    from alembic.script import ScriptDirectory  # the rare path: only now read the scripts
+
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config("")).walk_revisions()}
+    return "older" if current <= known else "newer"
 
 
 def migrate(url: str) -> None:

@@ -30,10 +30,10 @@ from .catalog import (
     Scan,
     SearchToken,
     User,
-    at_head,
     count_up,
     make_engine,
     migrate,
+    schema_state,
     serialise,
     session_factory,
     utcnow,
@@ -114,6 +114,8 @@ class Vault:
             if existing:
                 self._bind_key()  # raises: the archive's key is missing, with the id it needs
             created = create_master_key(self.key_file)
+        if existing and schema_state(self.engine) == "newer":  # Alembic cannot go there, and must not go back
+            raise self._newer_catalog()
         migrate(self.db_url)
         self._bind_key()
         return created
@@ -124,13 +126,23 @@ class Vault:
         if not self.catalog_exists():
             raise NotReady(f"the archive at {self.home} is not set up; run `dossier init` first", "not-set-up")
         self._check_home()
-        if not at_head(self.engine):
+        state = schema_state(self.engine)
+        if state == "newer":
+            raise self._newer_catalog()
+        if state == "older":
             raise NotReady(
                 f"the catalog at {self.home} is from an older version of this program; run `dossier init` "
                 "to bring it up to date",
                 "old-catalog",
             )
         self._bind_key()
+
+    def _newer_catalog(self) -> NotReady:
+        return NotReady(
+            f"the catalog at {self.home} was written by a newer version of this program; upgrade this program "
+            "(on every machine that uses the catalog) before using it",
+            "newer-catalog",
+        )
 
     def _check_home(self) -> None:
         mode = self.home.stat().st_mode

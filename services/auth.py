@@ -38,7 +38,7 @@ from sqlalchemy import delete, func, select
 
 from archive import audit, crypto
 from archive.catalog import LoginFailure, RecoveryCode, User, WebSession, utcnow
-from archive.errors import BadInput, NotFound, NotPermitted
+from archive.errors import BadInput, NotFound, NotPermitted, RuleForbids
 
 from . import validate
 from .context import App, Context
@@ -734,7 +734,9 @@ def issue_setup_link(ctx: Context, name: str, *, reset: bool = False, now: dt.da
         if user is None:
             raise NotFound(f"user {validate.shown(name)} does not exist", "unknown-user")
         if user.disabled_at is not None:
-            raise NotPermitted(f"user {name} is disabled; a disabled user gets no set-up link", "disabled")
+            raise RuleForbids(
+                f"user {name} is disabled; a disabled user gets no set-up link (enable the user first)", "disabled"
+            )
         user.setup_token_hash, user.setup_expires_at = _token_hash(token), now + SETUP_LINK_FOR
         if reset:
             user.password_hash = user.totp_sealed = user.totp_confirmed_at = user.totp_last_step = None

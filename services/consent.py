@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from archive import lifecycle, pdf, rights
 from archive.catalog import Dossier
-from archive.errors import BadInput, Conflict, NotFound, NotPermitted
+from archive.errors import BadInput, Conflict, NotFound, RuleForbids
 from archive.rights import Consent, ConsentWithdrawal, Disclosure
 
 from . import validate
@@ -183,7 +183,7 @@ def _covering(
     )
     if found.consent is None:
         why = _REFUSALS[found.reason].format(type=doc_type)
-        raise NotPermitted(
+        raise RuleForbids(
             f"not disclosed: {why}; record the client's consent first (`dossier consent add {d.number} ...`)",
             f"consent-{found.reason}",
         )

@@ -540,6 +540,21 @@ def test_office_records_that_a_due_paper_file_was_shredded(world, browser):
     ctx.close()
 
 
+def test_an_erasure_a_hold_stopped_meanwhile_says_so_with_the_way_back(world):
+    """Confirmed on one page, held from another desk before the last click: nothing is erased, the
+    reason is the rule's (in Dutch), and the error page leads back to the dossier."""
+    a = world["a"]
+    number = a.new_dossier("carla")
+    petra = login(world["url"], "petra", world["phones"]["petra"])
+    asked = {"csrf": petra.csrf, "reason": "verzoek tot wissen"}
+    assert petra.post(f"/dossiers/{number}/erase/confirm", data=asked).status_code == 200
+    a.ok("hold", number, "--reason", "lopende procedure")
+    r = petra.post(f"/dossiers/{number}/erase", data={**asked, "confirm": number})
+    assert r.status_code == 403 and "bewaarplicht" in r.text
+    assert f'href="/dossiers/{number}" class="back"' in r.text
+    assert a.ok("show", number, user="petra")["status"] == "open"
+
+
 def test_privacy_officer_adds_a_user_who_sets_up_through_the_link(world, browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-NL")
     page = ctx.new_page()

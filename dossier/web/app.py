@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from archive.errors import DossierError
+from archive.errors import DossierError, RuleForbids
 from services import auth
 
 from . import i18n
@@ -49,7 +49,8 @@ def create_app(core, *, secure_cookies: bool = False) -> FastAPI:
             return r
         if is_api(request):
             return api_error(e.http_status, str(e), e.code)
-        back = back_to_form(request.method, request.url.path) if e.http_status in (400, 409) else None
+        acted_on = e.http_status in (400, 409) or isinstance(e, RuleForbids)  # not a role: the way back helps
+        back = back_to_form(request.method, request.url.path) if acted_on else None
         return page(
             request, "error.html", status=e.http_status, message=i18n.error(lang, e), code=e.http_status, back=back
         )

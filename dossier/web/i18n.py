@@ -93,10 +93,11 @@ ERRORS_NL = {
     "mag de kast niet uit (tenzij de privacyfunctionaris een bewaarplicht oplegt).",
     "dossier-destroyed": "Dit dossier is vernietigd: het papieren dossier staat op de vernietigingslijst en mag de "
     "kast niet uit.",
-    "not-own-client": "Een papieren dossier mag alleen naar de eigen coach van het dossier, naar kantoor of naar de "
-    "privacyfunctionaris.",
-    "open": "Dit dossier is nog open; het papieren dossier wordt pas vernietigd na de bewaartermijn die begint "
-    "als het traject is afgesloten.",
+    "not-own-client": "Een papieren dossier mag alleen naar de eigen coach van het dossier, naar kantoormedewerkers "
+    "of naar de privacyfunctionaris.",
+    "open": "Dit dossier is nog open: het papieren dossier wordt pas vernietigd na de bewaartermijn, die begint "
+    "als het traject is afgesloten. Sluit eerst het traject af.",
+    "disabled": "Deze gebruiker is geblokkeerd en krijgt geen instellink; laat de gebruiker eerst weer toe.",
     "last-privacy": "Dit is de laatste privacyfunctionaris; maak eerst iemand anders privacyfunctionaris.",
     "far-future": "Die datum ligt meer dan een jaar vooruit; controleer de datum.",
 }
