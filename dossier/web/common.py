@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
@@ -292,6 +293,11 @@ def page(
     if refused is not None and not placed:  # the form is gone from the page (its state changed): say it on top
         html = render(unplaced=refused.message)
     return HTMLResponse(html, status_code=refused.status if refused else status)
+
+
+def done(to: str, msg: str) -> RedirectResponse:
+    """After a form that worked: its page again (303, so a reload does not post twice), saying what was done."""
+    return RedirectResponse(f"{to}?msg={quote(msg)}", status_code=303)
 
 
 def api_error(status: int, message: str, code: str) -> JSONResponse:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import threading
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from archive.errors import BadInput
 from classify.doctypes import DOCUMENT_TYPES
 from services import covers, dossiers, paper, quarantine, scanning, status, users, validate
 
-from .common import Posted, Refused, SignedIn, Web, page, submit
+from .common import Posted, Refused, SignedIn, Web, done, page, submit
 from .routes_read import back_to_dossier, on_dossier_page
 
 router = APIRouter()
@@ -21,10 +20,6 @@ router = APIRouter()
 # started for the purpose); one at a time from the web app, as prefect_for sets the process's
 # PREFECT_API_URL while it runs.
 _flow_lock = threading.Lock()
-
-
-def _back(to: str, msg: str) -> RedirectResponse:
-    return RedirectResponse(f"{to}?msg={quote(msg)}", status_code=303)
 
 
 def _new_page(request: Request, web: Web, refused: Refused | None = None):
@@ -48,7 +43,7 @@ def new_submit(request: Request, web: Posted):
             commissioner=f("commissioner") or None,
             start=validate.date(f("start") or None, "the start date"),
         )
-        return _back(f"/dossiers/{out['dossier']}", "same-bsn" if out.get("warning") else "opened")
+        return done(f"/dossiers/{out['dossier']}", "same-bsn" if out.get("warning") else "opened")
 
     return submit(request, web, do, lambda refused: _new_page(request, web, refused))
 
@@ -103,7 +98,7 @@ def quarantine_assign(request: Request, item_id: str, web: Posted):
         number, doc_type = validate.dossier_number(web.field("dossier")), validate.doc_type(web.field("type"))
         with _flow_lock, prefect_for(web.ctx.app):
             scanning.assign_item(web.ctx, item_id, number, doc_type)
-        return _back("/quarantine", "assigned")
+        return done("/quarantine", "assigned")
 
     return submit(request, web, do, lambda refused: _quarantine_page(request, web, refused))
 
@@ -112,7 +107,7 @@ def quarantine_assign(request: Request, item_id: str, web: Posted):
 def quarantine_discard(request: Request, item_id: str, web: Posted):
     def do():
         quarantine.discard_item(web.ctx, item_id)
-        return _back("/quarantine", "discarded")
+        return done("/quarantine", "discarded")
 
     return submit(request, web, do, lambda refused: _quarantine_page(request, web, refused))
 

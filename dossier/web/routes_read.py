@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -11,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from archive import access
 from services import documents, dossiers, validate
 
-from .common import Posted, Refused, SignedIn, Web, marker, page, submit
+from .common import Posted, Refused, SignedIn, Web, done, marker, page, submit
 
 router = APIRouter()
 
@@ -59,7 +58,7 @@ def on_dossier_page(request: Request, web: Web, number: str, do: Callable[[], Re
 
 def back_to_dossier(number: str, msg: str) -> RedirectResponse:
     """After a form of the dossier's page: the page again, saying what was done."""
-    return RedirectResponse(f"/dossiers/{validate.dossier_number(number)}?msg={quote(msg)}", status_code=303)
+    return done(f"/dossiers/{validate.dossier_number(number)}", msg)
 
 
 @router.get("/documents/{ident}")
